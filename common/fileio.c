@@ -1,0 +1,152 @@
+/* fileio.c — mmap, whole-file reads and atomic (temp + fsync + rename) writes. */
+#include "common/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+
+static g2r_status open_regular(const char *path, int *fd, size_t *size, g2r_error *err) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) return g2r_fail(err, G2R_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(*fd, &st) != 0) {
+        int e = errno;
+        close(*fd);
+        return g2r_fail(err, G2R_EIO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(*fd);
+        return g2r_fail(err, G2R_EIO, "%s: is a directory, expected a file", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(*fd);
+        return g2r_fail(err, G2R_EIO, "%s: not a regular file", path);
+    }
+    *size = (size_t)st.st_size;
+    return G2R_OK;
+}
+
+g2r_status g2r_map_file(const char *path, g2r_map *m, g2r_error *err) {
+    m->data = NULL;
+    m->size = 0;
+    int fd;
+    size_t size;
+    g2r_status s = open_regular(path, &fd, &size, err);
+    if (s) return s;
+    if (size > 0) {
+        void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return g2r_fail(err, G2R_EIO, "%s: mmap failed: %s", path, strerror(e));
+        }
+        m->data = p;
+    }
+    close(fd);
+    m->size = size;
+    return G2R_OK;
+}
+
+void g2r_unmap(g2r_map *m) {
+    if (m->data) munmap((void *)m->data, m->size);
+    m->data = NULL;
+    m->size = 0;
+}
+
+g2r_status g2r_read_file(const char *path, size_t max_bytes, char **out, size_t *size, g2r_error *err) {
+    *out = NULL;
+    *size = 0;
+    int fd;
+    size_t n;
+    g2r_status s = open_regular(path, &fd, &n, err);
+    if (s) return s;
+    if (n > max_bytes) {
+        close(fd);
+        return g2r_fail(err, G2R_ERANGE, "%s: file is %zu bytes, limit is %zu", path, n, max_bytes);
+    }
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        close(fd);
+        return g2r_fail(err, G2R_ENOMEM, "%s: cannot allocate %zu bytes", path, n + 1);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return g2r_fail(err, G2R_EIO, "%s: read failed: %s", path, r == 0 ? "file shrank" : strerror(e));
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    *out = buf;
+    *size = n;
+    return G2R_OK;
+}
+
+g2r_status g2r_atomic_open(g2r_atomic *a, const char *path, g2r_error *err) {
+    memset(a, 0, sizeof *a);
+    size_t n = strlen(path) + 32;
+    a->path = strdup(path);
+    a->tmp = malloc(n);
+    if (!a->path || !a->tmp) {
+        free(a->path);
+        free(a->tmp);
+        return g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
+    }
+    snprintf(a->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) {
+        g2r_status s = g2r_fail(err, G2R_EIO, "%s: cannot create %s: %s", path, a->tmp, strerror(errno));
+        free(a->path);
+        free(a->tmp);
+        memset(a, 0, sizeof *a);
+        return s;
+    }
+    return G2R_OK;
+}
+
+g2r_status g2r_atomic_write(g2r_atomic *a, const void *buf, size_t n, g2r_error *err) {
+    if (a->failed) return g2r_fail(err, G2R_EIO, "%s: earlier write failed", a->path);
+    if (n && fwrite(buf, 1, n, a->f) != n) {
+        a->failed = 1;
+        return g2r_fail(err, G2R_EIO, "%s: write failed: %s", a->path, strerror(errno));
+    }
+    return G2R_OK;
+}
+
+static void atomic_release(g2r_atomic *a) {
+    free(a->path);
+    free(a->tmp);
+    memset(a, 0, sizeof *a);
+}
+
+g2r_status g2r_atomic_commit(g2r_atomic *a, g2r_error *err) {
+    g2r_status s = G2R_OK;
+    if (a->failed) s = g2r_fail(err, G2R_EIO, "%s: earlier write failed", a->path);
+    if (!s && fflush(a->f) != 0) s = g2r_fail(err, G2R_EIO, "%s: write failed: %s", a->path, strerror(errno));
+    if (!s && fsync(fileno(a->f)) != 0) s = g2r_fail(err, G2R_EIO, "%s: fsync failed: %s", a->path, strerror(errno));
+    if (fclose(a->f) != 0 && !s) s = g2r_fail(err, G2R_EIO, "%s: close failed: %s", a->path, strerror(errno));
+    a->f = NULL;
+    if (!s && rename(a->tmp, a->path) != 0)
+        s = g2r_fail(err, G2R_EIO, "%s: rename failed: %s", a->path, strerror(errno));
+    if (s) unlink(a->tmp);
+    atomic_release(a);
+    return s;
+}
+
+void g2r_atomic_abort(g2r_atomic *a) {
+    if (a->f) fclose(a->f);
+    if (a->tmp) unlink(a->tmp);
+    atomic_release(a);
+}

@@ -1,0 +1,84 @@
+/* kernels.h — math on arrays, one table of function pointers per instruction set.
+ *
+ * Kernels know nothing of models or files.  The portable scalar table is the
+ * reference; AVX2, AVX-512 (and NEON, CUDA) variants compute the same functions
+ * and are tested against it.  g2r_kernels_get() picks one once, from cpuid.
+ *
+ * Every kernel writes a caller-chosen range of outputs so that the engine can
+ * split work over threads by outputs; a kernel's result for one output must
+ * not depend on the range it was called with (bit-for-bit determinism for any
+ * thread count). */
+#ifndef G2R_KERNELS_H
+#define G2R_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpt2rank.h"
+
+typedef enum {
+    G2R_DT_F32 = 0,
+    G2R_DT_F16,
+    G2R_DT_BF16,
+    G2R_DT_Q8, /* int8 values, symmetric, float scales (layout: see q8 below) */
+} g2r_dtype;
+
+size_t g2r_dtype_size(g2r_dtype t); /* bytes per element (1 for Q8) */
+const char *g2r_dtype_name(g2r_dtype t);
+
+/* A weight matrix W of rows x cols, row-major: element (r, c) at data[r*cols + c].
+ * GPT-2's Conv1D weights are [in, out] (rows = inputs); wte is [vocab, embd].
+ * Q8: q[r*cols + c] * scale[(r / group) * cols + c] (symmetric, per column
+ * within groups of `group` rows). */
+typedef struct {
+    g2r_dtype dtype;
+    int rows, cols;
+    const void *data;
+    const float *scale; /* Q8 only */
+    int group;          /* Q8 only */
+    const void *packed; /* optional kernel-specific copy made by pack(); NULL if none */
+} g2r_matrix;
+
+typedef struct {
+    const char *name;
+    g2r_kernels_kind kind;
+
+    /* out[t*ldo + n] = act(bias[n] + sum_k in[t*K + k] * W[k][n]) for t < T,
+     * n in [n0, n1), K = W->rows; act is GELU (tanh form) when gelu, else identity.
+     * bias may be NULL. */
+    void (*matmul)(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias,
+                   int T, int n0, int n1, int gelu);
+
+    /* out[t*ldo + v] = sum_k in[t*K + k] * W[v][k] for t < T, v in [v0, v1), K = W->cols.
+     * (the logits projection against the tied token embedding) */
+    void (*matmul_nt)(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1);
+
+    /* out[t] = (in[t] - mean) / sqrt(var + 1e-5) * g + b, per row of C, T rows. */
+    void (*layernorm)(float *out, const float *in, const float *g, const float *b, int T, int C);
+
+    /* One query row of one head against n_kv cached positions:
+     * out[d] = sum_j softmax_j(q . k_j / sqrt(hd)) v_j[d], with k_j = k + j*stride,
+     * v_j = v + j*stride.  scratch holds n_kv floats. */
+    void (*attend)(float *out, const float *q, const float *k, const float *v, int n_kv, int hd,
+                   size_t stride, float *scratch);
+
+    /* Row r of W as floats (embedding lookup for any dtype). */
+    void (*row)(float *out, const g2r_matrix *w, int r);
+
+    /* Optional: a copy of w in the layout this table's matmul reads best, or
+     * NULL to use w->data as it is.  Freed with free(). */
+    void *(*pack)(const g2r_matrix *w);
+} g2r_kernels;
+
+/* The table for kind, or NULL when this CPU (or this build) lacks it.
+ * AUTO: the best available. */
+const g2r_kernels *g2r_kernels_get(g2r_kernels_kind kind);
+
+/* Each ISA file exports its table (NULL-safe: absent ones return NULL). */
+const g2r_kernels *g2r_kernels_scalar(void);
+const g2r_kernels *g2r_kernels_avx2(void);
+const g2r_kernels *g2r_kernels_avx512(void);
+
+float g2r_gelu(float x);
+
+#endif

@@ -1,0 +1,113 @@
+/* scalar.c — the portable reference kernels: plain loops, one output at a time. */
+#include <math.h>
+#include <string.h>
+
+#include "common/half.h"
+#include "kernels/kernels.h"
+
+float g2r_gelu(float x) {
+    /* GPT-2's tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    const float s = 0.7978845608028654f;
+    return 0.5f * x * (1.0f + tanhf(s * (x + 0.044715f * x * x * x)));
+}
+
+/* Element i of w's data as a float (Q8 needs the row for its scale). */
+static inline float elem(const g2r_matrix *w, int r, int c) {
+    size_t i = (size_t)r * (size_t)w->cols + (size_t)c;
+    switch (w->dtype) {
+    case G2R_DT_F32: return ((const float *)w->data)[i];
+    case G2R_DT_F16: return g2r_f16_to_f32(((const uint16_t *)w->data)[i]);
+    case G2R_DT_BF16: return g2r_bf16_to_f32(((const uint16_t *)w->data)[i]);
+    case G2R_DT_Q8:
+        return (float)((const int8_t *)w->data)[i] * w->scale[(size_t)(r / w->group) * (size_t)w->cols + (size_t)c];
+    }
+    return 0.0f;
+}
+
+static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T,
+                   int n0, int n1, int gelu) {
+    int K = w->rows;
+    for (int t = 0; t < T; t++) {
+        const float *x = in + (size_t)t * K;
+        float *o = out + (size_t)t * ldo;
+        for (int n = n0; n < n1; n++) o[n] = 0.0f;
+        /* k outer keeps the W reads sequential; each output still sums k in order */
+        for (int k = 0; k < K; k++) {
+            float a = x[k];
+            for (int n = n0; n < n1; n++) o[n] += a * elem(w, k, n);
+        }
+        for (int n = n0; n < n1; n++) {
+            float v = o[n] + (bias ? bias[n] : 0.0f);
+            o[n] = gelu ? g2r_gelu(v) : v;
+        }
+    }
+}
+
+static void matmul_nt(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    int K = w->cols;
+    for (int t = 0; t < T; t++) {
+        const float *x = in + (size_t)t * K;
+        for (int v = v0; v < v1; v++) {
+            float acc = 0.0f;
+            for (int k = 0; k < K; k++) acc += x[k] * elem(w, v, k);
+            out[(size_t)t * ldo + v] = acc;
+        }
+    }
+}
+
+static void layernorm(float *out, const float *in, const float *g, const float *b, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const float *x = in + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        float mean = 0.0f, var = 0.0f;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= (float)C;
+        for (int i = 0; i < C; i++) var += (x[i] - mean) * (x[i] - mean);
+        var /= (float)C;
+        float rstd = 1.0f / sqrtf(var + 1e-5f);
+        for (int i = 0; i < C; i++) o[i] = (x[i] - mean) * rstd * g[i] + b[i];
+    }
+}
+
+static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
+                   float *scratch) {
+    float scale = 1.0f / sqrtf((float)hd);
+    float mx = -INFINITY;
+    for (int j = 0; j < n_kv; j++) {
+        const float *kj = k + (size_t)j * stride;
+        float s = 0.0f;
+        for (int d = 0; d < hd; d++) s += q[d] * kj[d];
+        s *= scale;
+        scratch[j] = s;
+        if (s > mx) mx = s;
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < n_kv; j++) {
+        scratch[j] = expf(scratch[j] - mx);
+        sum += scratch[j];
+    }
+    float inv = 1.0f / sum;
+    for (int d = 0; d < hd; d++) out[d] = 0.0f;
+    for (int j = 0; j < n_kv; j++) {
+        const float *vj = v + (size_t)j * stride;
+        float p = scratch[j] * inv;
+        for (int d = 0; d < hd; d++) out[d] += p * vj[d];
+    }
+}
+
+static void row(float *out, const g2r_matrix *w, int r) {
+    for (int c = 0; c < w->cols; c++) out[c] = elem(w, r, c);
+}
+
+static const g2r_kernels table = {
+    .name = "scalar",
+    .kind = G2R_KERNELS_SCALAR,
+    .matmul = matmul,
+    .matmul_nt = matmul_nt,
+    .layernorm = layernorm,
+    .attend = attend,
+    .row = row,
+    .pack = NULL,
+};
+
+const g2r_kernels *g2r_kernels_scalar(void) { return &table; }
