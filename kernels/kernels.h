@@ -28,15 +28,22 @@ const char *g2r_dtype_name(g2r_dtype t);
 
 /* A weight matrix W of rows x cols, row-major: element (r, c) at data[r*cols + c].
  * GPT-2's Conv1D weights are [in, out] (rows = inputs); wte is [vocab, embd].
- * Q8: q[r*cols + c] * scale[(r / group) * cols + c] (symmetric, per column
- * within groups of `group` rows). */
+ *
+ * Q8 is symmetric int8 with float scales over groups taken along the dimension
+ * a product reduces over, so one scale multiplies a whole partial sum:
+ *   G2R_Q8_GROUP_ROWS (matmul, Conv1D weights): W(r,c) = q[r*cols+c] * scale[(r/group)*cols + c]
+ *   G2R_Q8_GROUP_COLS (matmul_nt, wte):        W(r,c) = q[r*cols+c] * scale[r*(cols/group) + c/group]
+ * group divides the grouped dimension. */
+typedef enum { G2R_Q8_GROUP_ROWS = 0, G2R_Q8_GROUP_COLS } g2r_q8_layout;
+
 typedef struct {
     g2r_dtype dtype;
     int rows, cols;
     const void *data;
-    const float *scale; /* Q8 only */
-    int group;          /* Q8 only */
-    const void *packed; /* optional kernel-specific copy made by pack(); NULL if none */
+    const float *scale;       /* Q8 only */
+    int group;                /* Q8 only */
+    g2r_q8_layout q8_layout;  /* Q8 only */
+    const void *packed;       /* optional kernel-specific copy made by pack(); NULL if none */
 } g2r_matrix;
 
 typedef struct {

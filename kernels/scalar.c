@@ -11,15 +11,19 @@ float g2r_gelu(float x) {
     return 0.5f * x * (1.0f + tanhf(s * (x + 0.044715f * x * x * x)));
 }
 
-/* Element i of w's data as a float (Q8 needs the row for its scale). */
+/* Element (r, c) of w as a float, whatever its dtype. */
 static inline float elem(const g2r_matrix *w, int r, int c) {
     size_t i = (size_t)r * (size_t)w->cols + (size_t)c;
     switch (w->dtype) {
     case G2R_DT_F32: return ((const float *)w->data)[i];
     case G2R_DT_F16: return g2r_f16_to_f32(((const uint16_t *)w->data)[i]);
     case G2R_DT_BF16: return g2r_bf16_to_f32(((const uint16_t *)w->data)[i]);
-    case G2R_DT_Q8:
-        return (float)((const int8_t *)w->data)[i] * w->scale[(size_t)(r / w->group) * (size_t)w->cols + (size_t)c];
+    case G2R_DT_Q8: {
+        size_t si = w->q8_layout == G2R_Q8_GROUP_ROWS
+                        ? (size_t)(r / w->group) * (size_t)w->cols + (size_t)c
+                        : (size_t)r * (size_t)(w->cols / w->group) + (size_t)(c / w->group);
+        return (float)((const int8_t *)w->data)[i] * w->scale[si];
+    }
     }
     return 0.0f;
 }
