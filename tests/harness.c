@@ -21,6 +21,7 @@ typedef struct {
 static test_entry tests[MAX_TESTS];
 static int n_tests;
 static int current_failed;
+static const char *current_skip;
 static char tmp_root[256];
 static char tmp_dir[512];
 static int tmp_seq;
@@ -45,6 +46,8 @@ void t_fail(const char *file, int line, const char *fmt, ...) {
 }
 
 int t_failed(void) { return current_failed; }
+
+void t_skip(const char *reason) { current_skip = reason; }
 
 const char *t_data_dir(void) {
     const char *d = getenv("G2R_TEST_DATA");
@@ -83,21 +86,28 @@ static int by_file_then_order(const void *a, const void *b) {
 int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : NULL;
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_file_then_order);
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
         if (filter && !strstr(tests[i].name, filter) && !strstr(tests[i].file, filter)) continue;
         current_failed = 0;
+        current_skip = NULL;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         tests[i].fn();
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (current_skip && !current_failed) {
+            printf("skip %s: %s\n", tests[i].name, current_skip);
+            skipped++;
+            continue;
+        }
         printf("%s %s (%.0f ms)\n", current_failed ? "FAIL" : "ok  ", tests[i].name, ms);
         fflush(stdout);
         if (current_failed) failed++;
         else passed++;
     }
     cleanup_tmp();
-    printf("%d passed, %d failed\n", passed, failed);
+    if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

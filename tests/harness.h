@@ -14,6 +14,8 @@ typedef void (*t_fn)(void);
 void t_register(const char *name, const char *file, t_fn fn);
 void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int t_failed(void); /* has the current test failed so far? */
+/* Marks the current test skipped (e.g. no GPU), with the reason printed. */
+void t_skip(const char *reason);
 
 /* Path to test data: G2R_TEST_DATA or "tests/data". */
 const char *t_data_dir(void);
