@@ -25,6 +25,16 @@ static ALWAYS_INLINE __mmask16 lanes(int n) {
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
 }
 
+/* Loads and stores of lanes m: plain instructions when m is all 16 (masked
+ * stores are slow on some CPUs and block store-to-load forwarding). */
+static ALWAYS_INLINE __m512 ld(const float *p, __mmask16 m) {
+    return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+static ALWAYS_INLINE void st(float *p, __mmask16 m, __m512 v) {
+    if (m == 0xffff) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, m, v);
+}
+
 /* The one reduction tree for 16 lanes: 512 -> 256 -> 128, then (b0+b2)+(b1+b3). */
 static ALWAYS_INLINE __m128 fold128(__m512 v) {
     __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
@@ -98,28 +108,38 @@ static ALWAYS_INLINE wrow w_row(const g2r_matrix *w, g2r_dtype dt, int r) {
     return row;
 }
 
+/* Cols layout with groups that split a 16-lane chunk: one scale per lane. */
+static __attribute__((noinline)) __m512 q8_scales_split(const float *s, int g, int c, __mmask16 m) {
+    float v[16];
+    for (int i = 0; i < 16; i++) v[i] = (m >> i) & 1 ? s[(c + i) / g] : 0.0f;
+    return _mm512_loadu_ps(v);
+}
+
 /* Scales of columns [c, c+16) of a Q8 row (lanes outside m: 0). */
-static inline __m512 q8_scales(const g2r_matrix *w, wrow row, int c, __mmask16 m) {
-    if (w->q8_layout == G2R_Q8_GROUP_ROWS) return _mm512_maskz_loadu_ps(m, row.scale + c);
+static ALWAYS_INLINE __m512 q8_scales(const g2r_matrix *w, wrow row, int c, __mmask16 m) {
+    if (w->q8_layout == G2R_Q8_GROUP_ROWS) return ld(row.scale + c, m);
     int g = w->group;
     if (c / g == (c + 15) / g) return _mm512_set1_ps(row.scale[c / g]);
-    float s[16];
-    for (int i = 0; i < 16; i++) s[i] = (m >> i) & 1 ? row.scale[(c + i) / g] : 0.0f;
-    return _mm512_loadu_ps(s);
+    return q8_scales_split(row.scale, g, c, m);
+}
+
+/* 16 halves (F16 or BF16 bits) from element c. */
+static ALWAYS_INLINE __m256i half16(const void *q, int c, __mmask16 m) {
+    const uint16_t *p = (const uint16_t *)q + c;
+    return m == 0xffff ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(m, p);
 }
 
 /* Elements [c, c+16) of a row as floats, exactly as scalar.c's elem() gives them
  * (lanes outside m read as 0 and touch no memory). */
 static ALWAYS_INLINE __m512 w_load(const g2r_matrix *w, g2r_dtype dt, wrow row, int c, __mmask16 m) {
     switch (dt) {
-    case G2R_DT_F32: return _mm512_maskz_loadu_ps(m, (const float *)row.q + c);
-    case G2R_DT_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row.q + c));
-    case G2R_DT_BF16: {
-        __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row.q + c));
-        return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));
-    }
+    case G2R_DT_F32: return ld((const float *)row.q + c, m);
+    case G2R_DT_F16: return _mm512_cvtph_ps(half16(row.q, c, m));
+    case G2R_DT_BF16: return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half16(row.q, c, m)), 16));
     case G2R_DT_Q8: {
-        __m512i q = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (const int8_t *)row.q + c));
+        const int8_t *p = (const int8_t *)row.q + c;
+        __m128i b = m == 0xffff ? _mm_loadu_si128((const __m128i *)p) : _mm_maskz_loadu_epi8(m, p);
+        __m512i q = _mm512_cvtepi8_epi32(b);
         return _mm512_mul_ps(_mm512_cvtepi32_ps(q), q8_scales(w, row, c, m));
     }
     }
@@ -128,47 +148,73 @@ static ALWAYS_INLINE __m512 w_load(const g2r_matrix *w, g2r_dtype dt, wrow row, 
 
 /* bias[n..n+16) + acc, then GELU if asked: the epilogue every matmul path shares. */
 static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask16 m, int gelu) {
-    __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + n) : _mm512_setzero_ps();
+    __m512 b = bias ? ld(bias + n, m) : _mm512_setzero_ps();
     __m512 v = _mm512_add_ps(acc, b);
     return gelu ? gelu16(v) : v;
 }
 
 /* ------------------------------------------------------------------ matmul */
 
-/* Few rows (decode): stream each weight row once, k outer, accumulating in
- * out itself; T <= 3 rows share each load. */
-static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,
-                                   const float *bias, int T, int n0, int n1, int gelu) {
-    int K = w->rows;
-    for (int t = 0; t < T; t++)
-        for (int n = n0; n < n1; n += 16)
-            _mm512_mask_storeu_ps(out + (size_t)t * ldo + n, lanes(n1 - n), _mm512_setzero_ps());
-    for (int k = 0; k < K; k++) {
-        wrow row = w_row(w, dt, k);
-        __m512 x0 = _mm512_set1_ps(in[k]);
-        __m512 x1 = _mm512_set1_ps(T > 1 ? in[(size_t)K + k] : 0.0f);
-        __m512 x2 = _mm512_set1_ps(T > 2 ? in[2 * (size_t)K + k] : 0.0f);
-        for (int n = n0; n < n1; n += 16) {
-            __mmask16 m = lanes(n1 - n);
-            __m512 wv = w_load(w, dt, row, n, m);
-            float *o = out + n;
-            _mm512_mask_storeu_ps(o, m, _mm512_fmadd_ps(x0, wv, _mm512_maskz_loadu_ps(m, o)));
-            if (T > 1) {
-                o += ldo;
-                _mm512_mask_storeu_ps(o, m, _mm512_fmadd_ps(x1, wv, _mm512_maskz_loadu_ps(m, o)));
-            }
-            if (T > 2) {
-                o += ldo;
-                _mm512_mask_storeu_ps(o, m, _mm512_fmadd_ps(x2, wv, _mm512_maskz_loadu_ps(m, o)));
-            }
-        }
+
+/* Few rows (decode): stream the weights once, R = 4 rows of them at a time,
+ * accumulating in out itself (it stays in L1); T <= 3 input rows share each load. */
+static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
+                                     const wrow *rows, int n, __mmask16 m, __m512 x[3][4]) {
+    __m512 wv[4];
+    /* Narrow rows are short streams for the hardware prefetcher: fetch 4 rows ahead.
+     * (F32 rows are long enough; prefetching them measured slower.) */
+    size_t es = dt == G2R_DT_Q8 ? 1 : 2, ahead = 4 * (size_t)w->cols * es;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const char *p = (const char *)rows[r].q + (size_t)n * es;
+        if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) _mm_prefetch(p + ahead, _MM_HINT_T0);
+        wv[r] = w_load(w, dt, rows[r], n, m);
     }
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++) {
+        float *o = out + (size_t)t * ldo + n;
+        __m512 acc = ld(o, m);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc = _mm512_fmadd_ps(x[t][r], wv[r], acc);
+        st(o, m, acc);
+    }
+}
+
+static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, int ldo, const float *in,
+                                      const g2r_matrix *w, int k, int n0, int n1) {
+    int K = w->rows, nf = n0 + ((n1 - n0) & ~15); /* [n0, nf): whole vectors */
+    wrow rows[4];
+    __m512 x[3][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        rows[r] = w_row(w, dt, k + r);
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) x[t][r] = _mm512_set1_ps(in[(size_t)t * K + k + r]);
+    }
+    for (int n = n0; n < nf; n += 16) stream_vec(dt, T, R, out, ldo, w, rows, n, 0xffff, x);
+    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, lanes(n1 - nf), x);
+}
+
+static ALWAYS_INLINE void mm_stream_t(g2r_dtype dt, int T, float *out, int ldo, const float *in, const g2r_matrix *w,
+                                      const float *bias, int n0, int n1, int gelu) {
+    int K = w->rows, k = 0;
+    for (int t = 0; t < T; t++)
+        for (int n = n0; n < n1; n += 16) st(out + (size_t)t * ldo + n, lanes(n1 - n), _mm512_setzero_ps());
+    for (; k + 4 <= K; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1);
+    for (; k < K; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1);
     for (int t = 0; t < T; t++)
         for (int n = n0; n < n1; n += 16) {
             __mmask16 m = lanes(n1 - n);
             float *o = out + (size_t)t * ldo + n;
-            _mm512_mask_storeu_ps(o, m, finish(_mm512_maskz_loadu_ps(m, o), bias, n, m, gelu));
+            st(o, m, finish(ld(o, m), bias, n, m, gelu));
         }
+}
+
+static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,
+                                    const float *bias, int T, int n0, int n1, int gelu) {
+    if (T == 1) mm_stream_t(dt, 1, out, ldo, in, w, bias, n0, n1, gelu);
+    else if (T == 2) mm_stream_t(dt, 2, out, ldo, in, w, bias, n0, n1, gelu);
+    else mm_stream_t(dt, 3, out, ldo, in, w, bias, n0, n1, gelu);
 }
 
 /* Many rows (prefill): a register-tiled micro-kernel.  A tile of KC x NR weights
@@ -181,9 +227,17 @@ static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const flo
 static _Thread_local float tile[KC * NR] __attribute__((aligned(64)));
 
 static ALWAYS_INLINE void pack_tile(g2r_dtype dt, const g2r_matrix *w, int k0, int kc, int n, const __mmask16 mk[3]) {
+    int full = mk[2] == 0xffff;
     for (int k = 0; k < kc; k++) {
         wrow row = w_row(w, dt, k0 + k);
-        for (int j = 0; j < 3; j++) _mm512_store_ps(tile + k * NR + 16 * j, w_load(w, dt, row, n + 16 * j, mk[j]));
+        float *t = tile + k * NR;
+        if (full) {
+            _mm512_store_ps(t, w_load(w, dt, row, n, 0xffff));
+            _mm512_store_ps(t + 16, w_load(w, dt, row, n + 16, 0xffff));
+            _mm512_store_ps(t + 32, w_load(w, dt, row, n + 32, 0xffff));
+        } else {
+            for (int j = 0; j < 3; j++) _mm512_store_ps(t + 16 * j, w_load(w, dt, row, n + 16 * j, mk[j]));
+        }
     }
 }
 
@@ -195,7 +249,7 @@ static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int 
     for (int i = 0; i < m; i++)
 #pragma GCC unroll 3
         for (int j = 0; j < 3; j++)
-            acc[i][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk[j], out + (size_t)i * ldo + 16 * j);
+            acc[i][j] = first ? _mm512_setzero_ps() : ld(out + (size_t)i * ldo + 16 * j, mk[j]);
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(tile + k * NR), b1 = _mm512_load_ps(tile + k * NR + 16),
                b2 = _mm512_load_ps(tile + k * NR + 32);
@@ -212,7 +266,7 @@ static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int 
 #pragma GCC unroll 3
         for (int j = 0; j < 3; j++) {
             __m512 v = last ? finish(acc[i][j], bias, n + 16 * j, mk[j], gelu) : acc[i][j];
-            _mm512_mask_storeu_ps(out + (size_t)i * ldo + 16 * j, mk[j], v);
+            st(out + (size_t)i * ldo + 16 * j, mk[j], v);
         }
 }
 
@@ -283,6 +337,19 @@ static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, co
  * Rows past the end are clamped to the last one (computed, not stored). */
 #define NT_ROWS 64 /* input rows per pass over the weights: keeps them in L2 */
 
+static ALWAYS_INLINE void nt_step(g2r_dtype dt, int NT, int NV, __m512 acc[4][8], const g2r_matrix *w,
+                                  const wrow *rows, const float *const *x, int k, __mmask16 m) {
+    __m512 wv[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; i++) wv[i] = w_load(w, dt, rows[i], k, m);
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; j++) {
+        __m512 xv = ld(x[j] + k, m);
+#pragma GCC unroll 8
+        for (int i = 0; i < NV; i++) acc[j][i] = _mm512_fmadd_ps(xv, wv[i], acc[j][i]);
+    }
+}
+
 static ALWAYS_INLINE void nt_block(g2r_dtype dt, int NT, int NV, float *out, int ldo, const float *in,
                                    const g2r_matrix *w, int t, int nt, int v, int nv) {
     int K = w->cols;
@@ -297,18 +364,9 @@ static ALWAYS_INLINE void nt_block(g2r_dtype dt, int NT, int NV, float *out, int
     for (int j = 0; j < NT; j++)
 #pragma GCC unroll 8
         for (int i = 0; i < NV; i++) acc[j][i] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k += 16) {
-        __mmask16 m = lanes(K - k);
-        __m512 wv[8];
-#pragma GCC unroll 8
-        for (int i = 0; i < NV; i++) wv[i] = w_load(w, dt, rows[i], k, m);
-#pragma GCC unroll 4
-        for (int j = 0; j < NT; j++) {
-            __m512 xv = _mm512_maskz_loadu_ps(m, x[j] + k);
-#pragma GCC unroll 8
-            for (int i = 0; i < NV; i++) acc[j][i] = _mm512_fmadd_ps(xv, wv[i], acc[j][i]);
-        }
-    }
+    int k = 0;
+    for (; k + 16 <= K; k += 16) nt_step(dt, NT, NV, acc, w, rows, x, k, 0xffff);
+    if (k < K) nt_step(dt, NT, NV, acc, w, rows, x, k, lanes(K - k));
 #pragma GCC unroll 4
     for (int j = 0; j < NT && j < nt; j++)
 #pragma GCC unroll 2
@@ -367,20 +425,20 @@ static void layernorm(float *out, const float *in, const float *g, const float *
         const float *x = in + (size_t)t * C;
         float *o = out + (size_t)t * C;
         __m512 s = _mm512_setzero_ps();
-        for (int i = 0; i < C; i += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(lanes(C - i), x + i));
+        for (int i = 0; i < C; i += 16) s = _mm512_add_ps(s, ld(x + i, lanes(C - i)));
         __m512 mean = _mm512_set1_ps(hsum(s) / (float)C);
         __m512 v = _mm512_setzero_ps();
         for (int i = 0; i < C; i += 16) {
             __mmask16 m = lanes(C - i);
-            __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), mean);
+            __m512 d = _mm512_maskz_sub_ps(m, ld(x + i, m), mean);
             v = _mm512_fmadd_ps(d, d, v);
         }
         __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(hsum(v) / (float)C + 1e-5f));
         for (int i = 0; i < C; i += 16) {
             __mmask16 m = lanes(C - i);
-            __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mean), rstd);
-            __m512 r = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, b + i));
-            _mm512_mask_storeu_ps(o + i, m, r);
+            __m512 d = _mm512_mul_ps(_mm512_sub_ps(ld(x + i, m), mean), rstd);
+            __m512 r = _mm512_fmadd_ps(d, ld(g + i, m), ld(b + i, m));
+            st(o + i, m, r);
         }
     }
 }
@@ -390,7 +448,7 @@ static ALWAYS_INLINE __m512 dot_chain(const float *q, const float *k, int hd) {
     __m512 acc = _mm512_setzero_ps();
     for (int d = 0; d < hd; d += 16) {
         __mmask16 m = lanes(hd - d);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, k + d), acc);
+        acc = _mm512_fmadd_ps(ld(q + d, m), ld(k + d, m), acc);
     }
     return acc;
 }
@@ -410,18 +468,18 @@ static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const floa
         __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[j + 1]);
 #pragma GCC unroll 4
         for (int i = 0; i < NV; i++) {
-            a[i] = _mm512_fmadd_ps(p0, _mm512_maskz_loadu_ps(m[i], v0 + 16 * i), a[i]);
-            b[i] = _mm512_fmadd_ps(p1, _mm512_maskz_loadu_ps(m[i], v1 + 16 * i), b[i]);
+            a[i] = _mm512_fmadd_ps(p0, ld(v0 + 16 * i, m[i]), a[i]);
+            b[i] = _mm512_fmadd_ps(p1, ld(v1 + 16 * i, m[i]), b[i]);
         }
     }
     if (j < n_kv) {
         const float *v0 = v + (size_t)j * stride;
         __m512 p0 = _mm512_set1_ps(p[j]);
 #pragma GCC unroll 4
-        for (int i = 0; i < NV; i++) a[i] = _mm512_fmadd_ps(p0, _mm512_maskz_loadu_ps(m[i], v0 + 16 * i), a[i]);
+        for (int i = 0; i < NV; i++) a[i] = _mm512_fmadd_ps(p0, ld(v0 + 16 * i, m[i]), a[i]);
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < NV; i++) _mm512_mask_storeu_ps(out + 16 * i, m[i], _mm512_add_ps(a[i], b[i]));
+    for (int i = 0; i < NV; i++) st(out + 16 * i, m[i], _mm512_add_ps(a[i], b[i]));
 }
 
 static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
@@ -443,14 +501,14 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
     __m512 sum = _mm512_setzero_ps();
     for (j = 0; j < n_kv; j += 16) {
         __mmask16 m = lanes(n_kv - j);
-        __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scratch + j), vmax)));
-        _mm512_mask_storeu_ps(scratch + j, m, e);
+        __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(ld(scratch + j, m), vmax)));
+        st(scratch + j, m, e);
         sum = _mm512_add_ps(sum, e);
     }
     __m512 inv = _mm512_set1_ps(1.0f / hsum(sum));
     for (j = 0; j < n_kv; j += 16) {
         __mmask16 m = lanes(n_kv - j);
-        _mm512_mask_storeu_ps(scratch + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, scratch + j), inv));
+        st(scratch + j, m, _mm512_mul_ps(ld(scratch + j, m), inv));
     }
     /* weighted sum of values */
     if (hd <= 16) pv_regs(1, out, scratch, v, n_kv, hd, stride);
@@ -458,14 +516,13 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
     else if (hd <= 48) pv_regs(3, out, scratch, v, n_kv, hd, stride);
     else if (hd <= 64) pv_regs(4, out, scratch, v, n_kv, hd, stride);
     else {
-        for (int d = 0; d < hd; d += 16) _mm512_mask_storeu_ps(out + d, lanes(hd - d), _mm512_setzero_ps());
+        for (int d = 0; d < hd; d += 16) st(out + d, lanes(hd - d), _mm512_setzero_ps());
         for (j = 0; j < n_kv; j++) {
             const float *vj = v + (size_t)j * stride;
             __m512 p = _mm512_set1_ps(scratch[j]);
             for (int d = 0; d < hd; d += 16) {
                 __mmask16 m = lanes(hd - d);
-                _mm512_mask_storeu_ps(out + d, m,
-                                      _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m, vj + d), _mm512_maskz_loadu_ps(m, out + d)));
+                st(out + d, m, _mm512_fmadd_ps(p, ld(vj + d, m), ld(out + d, m)));
             }
         }
     }
@@ -475,7 +532,7 @@ static void row(float *out, const g2r_matrix *w, int r) {
     wrow rw = w_row(w, w->dtype, r);
     for (int c = 0; c < w->cols; c += 16) {
         __mmask16 m = lanes(w->cols - c);
-        _mm512_mask_storeu_ps(out + c, m, w_load(w, w->dtype, rw, c, m));
+        st(out + c, m, w_load(w, w->dtype, rw, c, m));
     }
 }
 
