@@ -111,6 +111,7 @@ static __attribute__((noinline)) __m256 q8_scales_split(const float *s, int g, i
 static ALWAYS_INLINE __m256 q8_scales(const g2r_matrix *w, wrow row, int c, int cnt) {
     if (w->q8_layout == G2R_Q8_GROUP_ROWS) return ld(row.scale + c, cnt);
     int g = w->group;
+    if (!cnt) return _mm256_setzero_ps(); /* c may be past the row */
     if (c / g == (c + 7) / g) return _mm256_set1_ps(row.scale[c / g]);
     return q8_scales_split(row.scale, g, c, cnt);
 }

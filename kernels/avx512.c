@@ -119,6 +119,7 @@ static __attribute__((noinline)) __m512 q8_scales_split(const float *s, int g, i
 static ALWAYS_INLINE __m512 q8_scales(const g2r_matrix *w, wrow row, int c, __mmask16 m) {
     if (w->q8_layout == G2R_Q8_GROUP_ROWS) return ld(row.scale + c, m);
     int g = w->group;
+    if (!m) return _mm512_setzero_ps(); /* c may be past the row */
     if (c / g == (c + 15) / g) return _mm512_set1_ps(row.scale[c / g]);
     return q8_scales_split(row.scale, g, c, m);
 }
@@ -219,63 +220,66 @@ static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const flo
 
 /* Many rows (prefill): a register-tiled micro-kernel.  A tile of KC x NR weights
  * is widened into a per-thread buffer (stays in L1), then every MR-row block of
- * the input runs over it with MR x NR accumulators in registers. */
-#define MR 8
-#define NR 48
+ * the input runs over it with MR x NR accumulators in registers: 6 x 64 = 24
+ * of the 32 registers; each k step is 4 loads and 6 broadcasts for 24 FMAs.
+ * NR = 64 matches the engine's column blocks. */
+#define MR 6
+#define NR 64
+#define TV (NR / 16)
+#ifndef KC
 #define KC 128
+#endif
 
 static _Thread_local float tile[KC * NR] __attribute__((aligned(64)));
 
-static ALWAYS_INLINE void pack_tile(g2r_dtype dt, const g2r_matrix *w, int k0, int kc, int n, const __mmask16 mk[3]) {
-    int full = mk[2] == 0xffff;
+static ALWAYS_INLINE void pack_tile(g2r_dtype dt, const g2r_matrix *w, int k0, int kc, int n, const __mmask16 mk[TV]) {
+    int full = mk[TV - 1] == 0xffff;
     for (int k = 0; k < kc; k++) {
         wrow row = w_row(w, dt, k0 + k);
         float *t = tile + k * NR;
         if (full) {
-            _mm512_store_ps(t, w_load(w, dt, row, n, 0xffff));
-            _mm512_store_ps(t + 16, w_load(w, dt, row, n + 16, 0xffff));
-            _mm512_store_ps(t + 32, w_load(w, dt, row, n + 32, 0xffff));
+#pragma GCC unroll 4
+            for (int j = 0; j < TV; j++) _mm512_store_ps(t + 16 * j, w_load(w, dt, row, n + 16 * j, 0xffff));
         } else {
-            for (int j = 0; j < 3; j++) _mm512_store_ps(t + 16 * j, w_load(w, dt, row, n + 16 * j, mk[j]));
+            for (int j = 0; j < TV; j++) _mm512_store_ps(t + 16 * j, w_load(w, dt, row, n + 16 * j, mk[j]));
         }
     }
 }
 
 /* out[m rows][NR] (+)= in[m rows][kc] * tile; first: start from 0; last: bias + GELU. */
-static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[3],
+static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[TV],
                                 int first, int last, const float *bias, int n, int gelu) {
-    __m512 acc[MR][3];
-#pragma GCC unroll 8
+    __m512 acc[MR][TV];
+#pragma GCC unroll 6
     for (int i = 0; i < m; i++)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; j++)
+#pragma GCC unroll 4
+        for (int j = 0; j < TV; j++)
             acc[i][j] = first ? _mm512_setzero_ps() : ld(out + (size_t)i * ldo + 16 * j, mk[j]);
     for (int k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(tile + k * NR), b1 = _mm512_load_ps(tile + k * NR + 16),
-               b2 = _mm512_load_ps(tile + k * NR + 32);
-#pragma GCC unroll 8
+        __m512 b[TV];
+#pragma GCC unroll 4
+        for (int j = 0; j < TV; j++) b[j] = _mm512_load_ps(tile + k * NR + 16 * j);
+#pragma GCC unroll 6
         for (int i = 0; i < m; i++) {
             __m512 x = _mm512_set1_ps(a[(size_t)i * lda + k]);
-            acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
-            acc[i][2] = _mm512_fmadd_ps(x, b2, acc[i][2]);
+#pragma GCC unroll 4
+            for (int j = 0; j < TV; j++) acc[i][j] = _mm512_fmadd_ps(x, b[j], acc[i][j]);
         }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 6
     for (int i = 0; i < m; i++)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; j++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < TV; j++) {
+            if (!mk[j]) continue;
             __m512 v = last ? finish(acc[i][j], bias, n + 16 * j, mk[j], gelu) : acc[i][j];
             st(out + (size_t)i * ldo + 16 * j, mk[j], v);
         }
 }
 
 /* One micro() per row count, so each has its accumulators in registers. */
-static void micro_m(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[3], int first,
+static void micro_m(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[TV], int first,
                     int last, const float *bias, int n, int gelu) {
     switch (m) {
-    case 8: micro(8, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
-    case 7: micro(7, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
     case 6: micro(6, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
     case 5: micro(5, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
     case 4: micro(4, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
@@ -289,7 +293,8 @@ static ALWAYS_INLINE void mm_tiled(g2r_dtype dt, float *out, int ldo, const floa
                                    const float *bias, int T, int n0, int n1, int gelu) {
     int K = w->rows;
     for (int n = n0; n < n1; n += NR) {
-        __mmask16 mk[3] = {lanes(n1 - n), lanes(n1 - n - 16), lanes(n1 - n - 32)};
+        __mmask16 mk[TV];
+        for (int j = 0; j < TV; j++) mk[j] = lanes(n1 - n - 16 * j);
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
             pack_tile(dt, w, k0, kc, n, mk);
@@ -496,7 +501,10 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
     for (; j < n_kv; j++) scratch[j] = hsum(dot_chain(q, k + (size_t)j * stride, hd)) * scale;
     /* softmax */
     __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (j = 0; j < n_kv; j += 16) mx = _mm512_mask_max_ps(mx, lanes(n_kv - j), mx, _mm512_loadu_ps(scratch + j));
+    for (j = 0; j < n_kv; j += 16) {
+        __mmask16 m = lanes(n_kv - j);
+        mx = _mm512_mask_max_ps(mx, m, mx, ld(scratch + j, m));
+    }
     __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     __m512 sum = _mm512_setzero_ps();
     for (j = 0; j < n_kv; j += 16) {
