@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""torch_peer.py - gpt2rank's benchmarks run by PyTorch on the CPU, for comparison.
+
+The same GPT-2 file (F32 safetensors, read by tests/ref/gpt2_ref.py's reader),
+the same thread count, the same workloads as `gpt2rank bench`:
+  prefill 16 x 64 and 1 x 512 tokens (to ln_f's output, as for embeddings),
+  decode at batch 1: a 32-token prompt, then 128 greedy tokens with a KV cache;
+  time to first token = the prompt's forward + logits of its last position.
+Times are the best of --reps runs.  Prints one JSON object on stdout.
+
+    /usr/bin/python3 bench/torch_peer.py MODEL [--threads N] [--reps R] [--new N]
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+from gpt2_ref import HEADS, read_safetensors  # noqa: E402
+
+
+class GPT2:
+    """GPT-2 in float32 with a KV cache: the usual PyTorch way, nothing exotic."""
+
+    def __init__(self, path, n_head=0):
+        raw, meta = read_safetensors(path)
+        self.W = {k[len("transformer."):] if k.startswith("transformer.") else k: v.float().contiguous()
+                  for k, v in raw.items()}
+        self.C = self.W["wte.weight"].shape[1]
+        self.H = n_head or int(meta.get("n_head", 0)) or HEADS[self.C]
+        self.L = sum(1 for k in self.W if k.endswith(".ln_1.weight"))
+
+    def ln(self, x, p):
+        return F.layer_norm(x, (self.C,), self.W[p + ".weight"], self.W[p + ".bias"], 1e-5)
+
+    def hidden(self, ids, cache=None):
+        """ids [B, T] -> ln_f output [B, T, C]; cache: per layer (k, v) [B, H, past, hd], extended in place."""
+        W, C, H = self.W, self.C, self.H
+        B, T = ids.shape
+        hd = C // H
+        past = cache[0][0].shape[2] if cache and cache[0] is not None else 0
+        x = W["wte.weight"][ids] + W["wpe.weight"][past:past + T]
+        mask = torch.ones(T, past + T, dtype=torch.bool).tril(past) if T > 1 else None
+        for i in range(self.L):
+            p = f"h.{i}."
+            qkv = torch.addmm(W[p + "attn.c_attn.bias"], self.ln(x, p + "ln_1").reshape(B * T, C),
+                              W[p + "attn.c_attn.weight"])
+            q, k, v = (t.reshape(B, T, H, hd).transpose(1, 2) for t in qkv.split(C, dim=1))
+            if cache is not None:
+                if cache[i] is not None:
+                    k = torch.cat([cache[i][0], k], dim=2)
+                    v = torch.cat([cache[i][1], v], dim=2)
+                cache[i] = (k, v)
+            att = (q @ k.transpose(2, 3)) * (1.0 / math.sqrt(hd))
+            if mask is not None:
+                att = att.masked_fill(~mask, float("-inf"))
+            y = (att.softmax(dim=-1) @ v).transpose(1, 2).reshape(B * T, C)
+            x = x + torch.addmm(W[p + "attn.c_proj.bias"], y, W[p + "attn.c_proj.weight"]).reshape(B, T, C)
+            h = F.gelu(torch.addmm(W[p + "mlp.c_fc.bias"], self.ln(x, p + "ln_2").reshape(B * T, C),
+                                   W[p + "mlp.c_fc.weight"]), approximate="tanh")
+            x = x + torch.addmm(W[p + "mlp.c_proj.bias"], h, W[p + "mlp.c_proj.weight"]).reshape(B, T, C)
+        return self.ln(x, "ln_f")
+
+    def logits(self, h):
+        return h @ self.W["wte.weight"].T
+
+
+def best_of(reps, fn):
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--prompt", type=int, default=32)
+    ap.add_argument("--new", type=int, default=128)
+    ap.add_argument("--heads", type=int, default=0)
+    a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    m = GPT2(a.model, a.heads)
+    load_s = time.perf_counter() - t0
+    V = m.W["wte.weight"].shape[0]
+    out = {"engine": "pytorch " + torch.__version__, "threads": torch.get_num_threads(), "load_ms": 1e3 * load_s}
+    with torch.inference_mode():
+        for name, (B, T) in (("prefill_16x64", (16, 64)), ("prefill_1x512", (1, 512))):
+            ids = torch.randint(0, V, (B, T))
+            m.hidden(ids)  # warm up
+            out[name + "_tok_s"] = B * T / best_of(a.reps, lambda: m.hidden(ids))
+
+        prompt = torch.randint(0, V, (1, a.prompt))
+
+        def first_token():
+            cache = [None] * m.L
+            return cache, int(m.logits(m.hidden(prompt, cache)[0, -1]).argmax())
+
+        first_token()
+        out["ttft_ms"] = 1e3 * best_of(a.reps, first_token)
+
+        def decode():
+            cache, tok = first_token()
+            t0 = time.perf_counter()
+            for _ in range(a.new):
+                tok = int(m.logits(m.hidden(torch.tensor([[tok]]), cache)[0, -1]).argmax())
+            return time.perf_counter() - t0
+
+        out["decode_tok_s"] = a.new / min(decode() for _ in range(a.reps))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
