@@ -13,6 +13,8 @@ typedef struct {
 /* One line per subcommand; keep in the order of the data flow. */
 static const command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"tokenize", cmd_tokenize, "text to GPT-2 token ids (a JSON array)"},
+    {"detokenize", cmd_detokenize, "token ids back to text"},
 };
 
 static void usage(FILE *f) {
