@@ -88,3 +88,12 @@ clean:
 	rm -rf $(BUILD) gpt2rank libgpt2rank.a
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- tokenizer ---
+# Encode throughput beside tiktoken (needs node + npm tiktoken for the peer).
+.PHONY: tokenizer-bench
+$(BUILD)/bench/tokenizer_bench: $(BUILD)/bench/tokenizer_bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tokenizer-bench: $(BUILD)/bench/tokenizer_bench
+	BENCH=$(BUILD)/bench/tokenizer_bench sh bench/tokenizer_bench.sh
