@@ -13,6 +13,8 @@ typedef struct {
 /* One line per subcommand; keep in the order of the data flow. */
 static const command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"mkmodel", cmd_mkmodel, "write a GPT-2 model of random weights"},
+    {"convert", cmd_convert, "convert a model's weights to f32, f16, bf16 or q8"},
 };
 
 static void usage(FILE *f) {
