@@ -386,6 +386,14 @@ TEST(w_binding_errors_name_the_tensor) {
     free(all);
     pr->dtype = "F32", pr->bytes *= 2;
 
+    /* a stray block index: the first missing block is named, nothing huge is allocated */
+    all = calloc((size_t)n + 1, sizeof *all);
+    memcpy(all, t, (size_t)n * sizeof *t);
+    all[n] = (raw){"h.9999999.x", "F32", 1, {0}, "", 0};
+    raw_write(path, all, n + 1, "{\"n_head\":\"4\"}");
+    expect_load_error(path, 0, "missing tensor 'h.2.ln_1.weight'");
+    free(all);
+
     raw *wte = find_raw(t, n, "wte.weight");
     strcpy(wte->name, "wte.weights");
     raw_write(path, t, n, "{\"n_head\":\"4\"}");

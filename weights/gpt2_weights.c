@@ -254,6 +254,14 @@ static g2r_status bind(binder *b, int n_head_override) {
     }
     int n_layer = count_layers(b);
     if (n_layer <= 0) return g2r_fail(b->err, G2R_EFORMAT, "%s: missing tensor '%sh.0.ln_1.weight' (no blocks)", b->path, b->prefix);
+    if ((size_t)n_layer * 12 > b->st->n_tensors) {
+        /* a stray high index ("h.9999999.x"): some block is surely missing; name it
+         * before allocating layers for all of them */
+        char n[48];
+        for (int i = 0;; i++)
+            if (!find(b, (snprintf(n, sizeof n, "h.%d.ln_1.weight", i), n)))
+                return g2r_fail(b->err, G2R_EFORMAT, "%s: missing tensor '%s%s'", b->path, b->prefix, n);
+    }
 
     w->dtype = matrix_dtype(wte->dtype);
     b->q8 = w->dtype == G2R_DT_Q8;
