@@ -612,6 +612,8 @@ TEST(w_cli_mkmodel_and_convert) {
     CHECK_EQ_INT(run("mkmodel -o x --dtype F64"), 2);
     CHECK_EQ_INT(run("mkmodel -o x --layers 0"), 2);
     CHECK_EQ_INT(run("mkmodel -o x --embd 100"), 2); /* no GPT-2 head count for 100 */
+    snprintf(args, sizeof args, "mkmodel -o '%s/no/such/dir/m' --layers 1 --heads 2 --embd 32 --vocab 5 --ctx 4", dir);
+    CHECK_EQ_INT(run(args), 1);
     snprintf(args, sizeof args, "mkmodel -o '%s' --layers 1 --heads 2 --embd 32 --vocab 50 --ctx 8 --dtype bf16 --seed 9", path);
     CHECK_EQ_INT(run(args), 0);
     g2r_gpt2_weights w;
