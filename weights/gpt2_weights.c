@@ -137,7 +137,7 @@ static g2r_status bind_scale(binder *b, const char *name, g2r_matrix *m) {
     int srows = m->q8_layout == G2R_Q8_GROUP_ROWS ? m->rows / b->group : m->rows;
     int scols = m->q8_layout == G2R_Q8_GROUP_ROWS ? m->cols : m->cols / b->group;
     const g2r_st_tensor *t = require(b, sname, srows, scols);
-    if (!t) return b->err ? b->err->status : G2R_EFORMAT;
+    if (!t) return b->err->status;
     m->scale = as_f32(b, t, sname);
     m->group = b->group;
     return m->scale ? G2R_OK : b->err->status;
@@ -145,7 +145,7 @@ static g2r_status bind_scale(binder *b, const char *name, g2r_matrix *m) {
 
 static g2r_status mat(binder *b, const char *name, int rows, int cols, g2r_q8_layout layout, g2r_matrix *m) {
     const g2r_st_tensor *t = require(b, name, rows, cols);
-    if (!t) return b->err ? b->err->status : G2R_EFORMAT;
+    if (!t) return b->err->status;
     g2r_dtype dt = matrix_dtype(t->dtype);
     if (dt != b->w->dtype)
         return g2r_fail(b->err, G2R_EFORMAT, "%s: tensor '%s%s' is %s but wte.weight is %s: all weight matrices must share one dtype",
@@ -232,7 +232,8 @@ static g2r_status bind_layer(binder *b, int i, int C, g2r_layer_weights *L) {
     return G2R_OK;
 }
 
-static g2r_status bind(binder *b, int n_head_override) {
+/* The prefix, configuration, dtype and q8 group, from names, shapes and __metadata__. */
+static g2r_status infer_config(binder *b, int n_head_override) {
     g2r_gpt2_weights *w = b->w;
     b->prefix = g2r_st_find(b->st, "wte.weight") ? "" : g2r_st_find(b->st, "transformer.wte.weight") ? "transformer." : NULL;
     if (!b->prefix) return g2r_fail(b->err, G2R_EFORMAT, "%s: missing tensor 'wte.weight' (not a GPT-2 file?)", b->path);
@@ -282,7 +283,14 @@ static g2r_status bind(binder *b, int n_head_override) {
     w->cfg.n_embd = C;
     w->cfg.n_vocab = V;
     w->cfg.n_ctx = (int)wpe->shape[0];
+    return G2R_OK;
+}
 
+static g2r_status bind(binder *b, int n_head_override) {
+    g2r_gpt2_weights *w = b->w;
+    g2r_status s = infer_config(b, n_head_override);
+    if (s) return s;
+    int V = w->cfg.n_vocab, C = w->cfg.n_embd, n_layer = w->cfg.n_layer;
     if ((s = mat(b, "wte.weight", V, C, G2R_Q8_GROUP_COLS, &w->wte))) return s;
     if (!(w->wpe = small(b, "wpe.weight", w->cfg.n_ctx, C))) return b->err->status;
     w->layers = calloc((size_t)n_layer, sizeof *w->layers);
