@@ -477,7 +477,8 @@ int cmd_bench(int argc, char **argv) {
     c.read1 = g2r_ceiling_read_gbs(1, mib, probe_s * 2);
     c.readn = g2r_ceiling_read_gbs(in.n_threads, mib, probe_s * 2);
 
-    run runs[4] = {{"F32", mo.path}, {"F16", paths[0]}, {"BF16", paths[1]}, {"Q8", paths[2]}};
+    run runs[4] = {{.label = "F32", .path = mo.path}, {.label = "F16", .path = paths[0]},
+                   {.label = "BF16", .path = paths[1]}, {.label = "Q8", .path = paths[2]}};
     int failed = 0;
     for (int i = 0; i < 4; i++) {
         if (!runs[i].path) continue;
@@ -495,7 +496,7 @@ int cmd_bench(int argc, char **argv) {
         run_torch(torch, mo.path, in.n_threads, &set, &tr);
     }
 
-    accuracy acc[3] = {{"F16", 0, 0, 0}, {"BF16", 0, 0, 0}, {"Q8", 0, 0, 0}};
+    accuracy acc[3] = {{.label = "F16"}, {.label = "BF16"}, {.label = "Q8"}};
     int n_acc = 0;
     if (paths[0] || paths[1] || paths[2]) {
         fprintf(stderr, "bench: accuracy...\n");

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"detokenize", cmd_detokenize, "token ids back to text"},
     {"forward", cmd_forward, "run token ids through the model; dump logits, hidden states or embeddings"},
     {"generate", cmd_generate, "continue a list of token ids"},
+    {"bench", cmd_bench, "throughput beside the machine's ceilings and PyTorch; accuracy of each dtype"},
 };
 
 static void usage(FILE *f) {
