@@ -45,29 +45,35 @@ typedef struct {
     const g2r_matrix *w;
     const float *bias;
     int T, N, gelu, transposed;
+    int cols; /* output columns per task */
 } matmul_job;
 
 static void matmul_task(void *ctx, int task, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
-    int n0 = task * COLS_PER_TASK, n1 = imin(n0 + COLS_PER_TASK, j->N);
+    int n0 = task * j->cols, n1 = imin(n0 + j->cols, j->N);
     if (j->transposed)
         j->k->matmul_nt(j->out, j->ldo, j->in, j->w, j->T, n0, n1);
     else
         j->k->matmul(j->out, j->ldo, j->in, j->w, j->bias, j->T, n0, n1, j->gelu);
 }
 
-/* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols */
+/* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols.
+ * A few rows (decode) are bound by reading W: each thread then streams one
+ * wide block of columns, so every weight row is read in long runs; more rows
+ * are bound by FMAs, and small blocks balance the threads. */
 static void matmul(g2r_model *m, float *out, const float *in, const g2r_matrix *w, const float *bias, int T,
                    int gelu) {
-    matmul_job j = {m->k, out, w->cols, in, w, bias, T, w->cols, gelu, 0};
-    g2r_pool_run(m->pool, ceil_div(w->cols, COLS_PER_TASK), matmul_task, &j);
+    int cols = COLS_PER_TASK;
+    if (T < 4) cols = ceil_div(ceil_div(w->cols, g2r_pool_size(m->pool)), COLS_PER_TASK) * COLS_PER_TASK;
+    matmul_job j = {m->k, out, w->cols, in, w, bias, T, w->cols, gelu, 0, cols};
+    g2r_pool_run(m->pool, ceil_div(w->cols, cols), matmul_task, &j);
 }
 
 /* logits[T, V] = in[T, C] wte[V, C]^T */
 static void logits_tied(g2r_model *m, float *logits, const float *in, int T) {
     const g2r_matrix *wte = &m->w.wte;
-    matmul_job j = {m->k, logits, wte->rows, in, wte, NULL, T, wte->rows, 0, 1};
+    matmul_job j = {m->k, logits, wte->rows, in, wte, NULL, T, wte->rows, 0, 1, COLS_PER_TASK};
     g2r_pool_run(m->pool, ceil_div(wte->rows, COLS_PER_TASK), matmul_task, &j);
 }
 
