@@ -8,7 +8,12 @@ the same thread count, the same workloads as `gpt2rank bench`:
   time to first token = the prompt's forward + logits of its last position.
 Times are the best of --reps runs.  Prints one JSON object on stdout.
 
-    /usr/bin/python3 bench/torch_peer.py MODEL [--threads N] [--reps R] [--new N]
+Linear layers go through oneDNN (torch's mkldnn_linear, F32, weights in its
+layout once at load) by default: Debian's torch links the reference BLAS, so
+plain addmm (--backend blas) is an order of magnitude slower than PyTorch
+users get from an MKL or OpenBLAS build.
+
+    /usr/bin/python3 bench/torch_peer.py MODEL [--threads N] [--reps R] [--new N] [--backend onednn|blas]
 """
 import argparse
 import json
@@ -27,13 +32,25 @@ from gpt2_ref import HEADS, read_safetensors  # noqa: E402
 class GPT2:
     """GPT-2 in float32 with a KV cache: the usual PyTorch way, nothing exotic."""
 
-    def __init__(self, path, n_head=0):
+    def __init__(self, path, n_head=0, backend="onednn"):
         raw, meta = read_safetensors(path)
         self.W = {k[len("transformer."):] if k.startswith("transformer.") else k: v.float().contiguous()
                   for k, v in raw.items()}
         self.C = self.W["wte.weight"].shape[1]
         self.H = n_head or int(meta.get("n_head", 0)) or HEADS[self.C]
         self.L = sum(1 for k in self.W if k.endswith(".ln_1.weight"))
+        self.onednn = backend == "onednn"
+        if self.onednn:  # Conv1D [in, out] -> Linear [out, in], in oneDNN's layout
+            self.M = {k: self.W[k].t().contiguous().to_mkldnn() for k in self.W
+                      if k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight"))}
+            self.M.update({k: self.W[k].to_mkldnn() for k in self.W if k.endswith(("c_attn.bias", "c_proj.bias", "c_fc.bias"))})
+            self.M["wte.weight"] = self.W["wte.weight"].to_mkldnn()
+
+    def linear(self, x, p):
+        """x [N, in] @ W[p.weight] + W[p.bias]"""
+        if self.onednn:
+            return torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), self.M[p + ".weight"], self.M[p + ".bias"]).to_dense()
+        return torch.addmm(self.W[p + ".bias"], x, self.W[p + ".weight"])
 
     def ln(self, x, p):
         return F.layer_norm(x, (self.C,), self.W[p + ".weight"], self.W[p + ".bias"], 1e-5)
@@ -48,8 +65,7 @@ class GPT2:
         mask = torch.ones(T, past + T, dtype=torch.bool).tril(past) if T > 1 else None
         for i in range(self.L):
             p = f"h.{i}."
-            qkv = torch.addmm(W[p + "attn.c_attn.bias"], self.ln(x, p + "ln_1").reshape(B * T, C),
-                              W[p + "attn.c_attn.weight"])
+            qkv = self.linear(self.ln(x, p + "ln_1").reshape(B * T, C), p + "attn.c_attn")
             q, k, v = (t.reshape(B, T, H, hd).transpose(1, 2) for t in qkv.split(C, dim=1))
             if cache is not None:
                 if cache[i] is not None:
@@ -60,13 +76,14 @@ class GPT2:
             if mask is not None:
                 att = att.masked_fill(~mask, float("-inf"))
             y = (att.softmax(dim=-1) @ v).transpose(1, 2).reshape(B * T, C)
-            x = x + torch.addmm(W[p + "attn.c_proj.bias"], y, W[p + "attn.c_proj.weight"]).reshape(B, T, C)
-            h = F.gelu(torch.addmm(W[p + "mlp.c_fc.bias"], self.ln(x, p + "ln_2").reshape(B * T, C),
-                                   W[p + "mlp.c_fc.weight"]), approximate="tanh")
-            x = x + torch.addmm(W[p + "mlp.c_proj.bias"], h, W[p + "mlp.c_proj.weight"]).reshape(B, T, C)
+            x = x + self.linear(y, p + "attn.c_proj").reshape(B, T, C)
+            h = F.gelu(self.linear(self.ln(x, p + "ln_2").reshape(B * T, C), p + "mlp.c_fc"), approximate="tanh")
+            x = x + self.linear(h, p + "mlp.c_proj").reshape(B, T, C)
         return self.ln(x, "ln_f")
 
     def logits(self, h):
+        if self.onednn:
+            return torch._C._nn.mkldnn_linear(h.reshape(1, -1).to_mkldnn(), self.M["wte.weight"]).to_dense()[0]
         return h @ self.W["wte.weight"].T
 
 
@@ -87,15 +104,16 @@ def main():
     ap.add_argument("--prompt", type=int, default=32)
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--heads", type=int, default=0)
+    ap.add_argument("--backend", choices=["onednn", "blas"], default="onednn")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    m = GPT2(a.model, a.heads)
+    m = GPT2(a.model, a.heads, a.backend)
     load_s = time.perf_counter() - t0
     V = m.W["wte.weight"].shape[0]
-    out = {"engine": "pytorch " + torch.__version__, "threads": torch.get_num_threads(), "load_ms": 1e3 * load_s}
+    out = {"engine": "pytorch %s %s" % (torch.__version__, a.backend), "threads": torch.get_num_threads(), "load_ms": 1e3 * load_s}
     with torch.inference_mode():
         for name, (B, T) in (("prefill_16x64", (16, 64)), ("prefill_1x512", (1, 512))):
             ids = torch.randint(0, V, (B, T))
