@@ -99,35 +99,6 @@ static void layernorm(g2r_model *m, float *out, const float *in, const float *g,
 
 /* ---------------------------------------------------------------- attention */
 
-/* attend() over keys and values in two runs: n1 positions at k1/v1, then n2 at
- * k2/v2 (a shared prefix, then the sequence's own positions).  The same
- * arithmetic, in the same order, as the scalar kernel's attend(). */
-static void attend_two(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
-                       const float *v2, int n2, int hd, size_t stride, float *scratch) {
-    float scale = 1.0f / sqrtf((float)hd);
-    float mx = -INFINITY;
-    for (int j = 0; j < n1 + n2; j++) {
-        const float *kj = j < n1 ? k1 + (size_t)j * stride : k2 + (size_t)(j - n1) * stride;
-        float s = 0.0f;
-        for (int d = 0; d < hd; d++) s += q[d] * kj[d];
-        s *= scale;
-        scratch[j] = s;
-        if (s > mx) mx = s;
-    }
-    float sum = 0.0f;
-    for (int j = 0; j < n1 + n2; j++) {
-        scratch[j] = expf(scratch[j] - mx);
-        sum += scratch[j];
-    }
-    float inv = 1.0f / sum;
-    for (int d = 0; d < hd; d++) out[d] = 0.0f;
-    for (int j = 0; j < n1 + n2; j++) {
-        const float *vj = j < n1 ? v1 + (size_t)j * stride : v2 + (size_t)(j - n1) * stride;
-        float p = scratch[j] * inv;
-        for (int d = 0; d < hd; d++) out[d] += p * vj[d];
-    }
-}
-
 typedef struct {
     g2r_session *s;
     const float *k_layer, *v_layer; /* this layer's caches, [n_slots][C] */
@@ -150,8 +121,8 @@ static void attention_task(void *ctx, int task, int thread) {
         s->m->k->attend(out, q, j->k_layer + own, j->v_layer + own, p + 1, hd, (size_t)C, scratch);
     } else {
         size_t shared = (size_t)s->seqs[sq->src].base * C + (size_t)h * hd;
-        attend_two(out, q, j->k_layer + shared, j->v_layer + shared, sq->n_shared, j->k_layer + own,
-                   j->v_layer + own, p + 1 - sq->n_shared, hd, (size_t)C, scratch);
+        s->m->k->attend2(out, q, j->k_layer + shared, j->v_layer + shared, sq->n_shared, j->k_layer + own,
+                         j->v_layer + own, p + 1 - sq->n_shared, hd, (size_t)C, scratch);
     }
 }
 

@@ -423,6 +423,21 @@ static void layernorm(float *out, const float *in, const float *g, const float *
     }
 }
 
+/* Keys and values in two runs: positions [0, n1) at k1/v1, then [n1, n) at k2/v2
+ * (a shared prefix, then a sequence's own positions), stride floats apart. */
+typedef struct {
+    const float *k1, *v1, *k2, *v2;
+    int n1;
+    size_t stride;
+} kv_runs;
+
+static ALWAYS_INLINE const float *key_at(const kv_runs *r, int j) {
+    return j < r->n1 ? r->k1 + (size_t)j * r->stride : r->k2 + (size_t)(j - r->n1) * r->stride;
+}
+static ALWAYS_INLINE const float *val_at(const kv_runs *r, int j) {
+    return j < r->n1 ? r->v1 + (size_t)j * r->stride : r->v2 + (size_t)(j - r->n1) * r->stride;
+}
+
 static ALWAYS_INLINE __m256 dot_chain(const float *q, const float *k, int hd) {
     __m256 acc = _mm256_setzero_ps();
     int d = 0;
@@ -432,7 +447,7 @@ static ALWAYS_INLINE __m256 dot_chain(const float *q, const float *k, int hd) {
 }
 
 /* out = sum_j p[j] v_j for hd <= 8*NV, accumulators in registers. */
-static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const float *v, int n_kv, int hd, size_t stride) {
+static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const kv_runs *r, int n_kv, int hd) {
     __m256 a[8];
     int cnt[8];
 #pragma GCC unroll 8
@@ -441,7 +456,7 @@ static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const floa
         cnt[i] = clamp8(hd - 8 * i);
     }
     for (int j = 0; j < n_kv; j++) {
-        const float *vj = v + (size_t)j * stride;
+        const float *vj = val_at(r, j);
         __m256 pj = _mm256_set1_ps(p[j]);
 #pragma GCC unroll 8
         for (int i = 0; i < NV; i++) a[i] = _mm256_fmadd_ps(pj, ld(vj + 8 * i, cnt[i]), a[i]);
@@ -450,17 +465,19 @@ static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const floa
     for (int i = 0; i < NV; i++) st(out + 8 * i, cnt[i], a[i]);
 }
 
-static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
-                   float *scratch) {
+static void attend2(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
+                    const float *v2, int n2, int hd, size_t stride, float *scratch) {
+    kv_runs runs = {k1, v1, k2, v2, n1, stride};
+    const kv_runs *r = &runs;
+    int n_kv = n1 + n2;
     float scale = 1.0f / sqrtf((float)hd);
     int j = 0;
     for (; j + 4 <= n_kv; j += 4) {
-        const float *kj = k + (size_t)j * stride;
-        __m128 s = hsum4(dot_chain(q, kj, hd), dot_chain(q, kj + stride, hd), dot_chain(q, kj + 2 * stride, hd),
-                         dot_chain(q, kj + 3 * stride, hd));
+        __m128 s = hsum4(dot_chain(q, key_at(r, j), hd), dot_chain(q, key_at(r, j + 1), hd),
+                         dot_chain(q, key_at(r, j + 2), hd), dot_chain(q, key_at(r, j + 3), hd));
         _mm_storeu_ps(scratch + j, _mm_mul_ps(s, _mm_set1_ps(scale)));
     }
-    for (; j < n_kv; j++) scratch[j] = hsum(dot_chain(q, k + (size_t)j * stride, hd)) * scale;
+    for (; j < n_kv; j++) scratch[j] = hsum(dot_chain(q, key_at(r, j), hd)) * scale;
     /* softmax; lanes past n_kv count as -inf for the max and 0 for the sum */
     __m256 ninf = _mm256_set1_ps(-INFINITY), mx = ninf;
     for (j = 0; j < n_kv; j += 8) {
@@ -482,13 +499,13 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
         int cnt = clamp8(n_kv - j);
         st(scratch + j, cnt, _mm256_mul_ps(ld(scratch + j, cnt), inv));
     }
-    if (hd <= 16) pv_regs(2, out, scratch, v, n_kv, hd, stride);
-    else if (hd <= 32) pv_regs(4, out, scratch, v, n_kv, hd, stride);
-    else if (hd <= 64) pv_regs(8, out, scratch, v, n_kv, hd, stride);
+    if (hd <= 16) pv_regs(2, out, scratch, r, n_kv, hd);
+    else if (hd <= 32) pv_regs(4, out, scratch, r, n_kv, hd);
+    else if (hd <= 64) pv_regs(8, out, scratch, r, n_kv, hd);
     else {
         for (int d = 0; d < hd; d += 8) st(out + d, clamp8(hd - d), _mm256_setzero_ps());
         for (j = 0; j < n_kv; j++) {
-            const float *vj = v + (size_t)j * stride;
+            const float *vj = val_at(r, j);
             __m256 p = _mm256_set1_ps(scratch[j]);
             for (int d = 0; d < hd; d += 8) {
                 int cnt = clamp8(hd - d);
@@ -496,6 +513,12 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
             }
         }
     }
+}
+
+/* One run: the same arithmetic as attend2 with n2 = 0. */
+static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
+                   float *scratch) {
+    attend2(out, q, k, v, n_kv, k, v, 0, hd, stride, scratch);
 }
 
 static void row(float *out, const g2r_matrix *w, int r) {
@@ -513,6 +536,7 @@ static const g2r_kernels table = {
     .matmul_nt = matmul_nt,
     .layernorm = layernorm,
     .attend = attend,
+    .attend2 = attend2,
     .row = row,
     .pack = NULL,
 };

@@ -449,6 +449,21 @@ static void layernorm(float *out, const float *in, const float *g, const float *
 }
 
 /* q . k for one key, the chain and tree every score uses. */
+/* Keys and values in two runs: positions [0, n1) at k1/v1, then [n1, n) at k2/v2
+ * (a shared prefix, then a sequence's own positions), stride floats apart. */
+typedef struct {
+    const float *k1, *v1, *k2, *v2;
+    int n1;
+    size_t stride;
+} kv_runs;
+
+static ALWAYS_INLINE const float *key_at(const kv_runs *r, int j) {
+    return j < r->n1 ? r->k1 + (size_t)j * r->stride : r->k2 + (size_t)(j - r->n1) * r->stride;
+}
+static ALWAYS_INLINE const float *val_at(const kv_runs *r, int j) {
+    return j < r->n1 ? r->v1 + (size_t)j * r->stride : r->v2 + (size_t)(j - r->n1) * r->stride;
+}
+
 static ALWAYS_INLINE __m512 dot_chain(const float *q, const float *k, int hd) {
     __m512 acc = _mm512_setzero_ps();
     for (int d = 0; d < hd; d += 16) {
@@ -459,7 +474,7 @@ static ALWAYS_INLINE __m512 dot_chain(const float *q, const float *k, int hd) {
 }
 
 /* out (+)= sum_j p[j] v_j for hd <= 16*NV, two chains (even, odd j) kept in registers. */
-static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const float *v, int n_kv, int hd, size_t stride) {
+static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const kv_runs *r, int n_kv, int hd) {
     __m512 a[4], b[4];
     __mmask16 m[4];
 #pragma GCC unroll 4
@@ -469,7 +484,7 @@ static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const floa
     }
     int j = 0;
     for (; j + 2 <= n_kv; j += 2) {
-        const float *v0 = v + (size_t)j * stride, *v1 = v0 + stride;
+        const float *v0 = val_at(r, j), *v1 = val_at(r, j + 1);
         __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[j + 1]);
 #pragma GCC unroll 4
         for (int i = 0; i < NV; i++) {
@@ -478,7 +493,7 @@ static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const floa
         }
     }
     if (j < n_kv) {
-        const float *v0 = v + (size_t)j * stride;
+        const float *v0 = val_at(r, j);
         __m512 p0 = _mm512_set1_ps(p[j]);
 #pragma GCC unroll 4
         for (int i = 0; i < NV; i++) a[i] = _mm512_fmadd_ps(p0, ld(v0 + 16 * i, m[i]), a[i]);
@@ -487,18 +502,20 @@ static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const floa
     for (int i = 0; i < NV; i++) st(out + 16 * i, m[i], _mm512_add_ps(a[i], b[i]));
 }
 
-static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
-                   float *scratch) {
+static void attend2(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
+                    const float *v2, int n2, int hd, size_t stride, float *scratch) {
+    kv_runs runs = {k1, v1, k2, v2, n1, stride};
+    const kv_runs *r = &runs;
+    int n_kv = n1 + n2;
     float scale = 1.0f / sqrtf((float)hd);
     /* scores, four keys per reduction */
     int j = 0;
     for (; j + 4 <= n_kv; j += 4) {
-        const float *kj = k + (size_t)j * stride;
-        __m128 s = hsum4(dot_chain(q, kj, hd), dot_chain(q, kj + stride, hd), dot_chain(q, kj + 2 * stride, hd),
-                         dot_chain(q, kj + 3 * stride, hd));
+        __m128 s = hsum4(dot_chain(q, key_at(r, j), hd), dot_chain(q, key_at(r, j + 1), hd),
+                         dot_chain(q, key_at(r, j + 2), hd), dot_chain(q, key_at(r, j + 3), hd));
         _mm_storeu_ps(scratch + j, _mm_mul_ps(s, _mm_set1_ps(scale)));
     }
-    for (; j < n_kv; j++) scratch[j] = hsum(dot_chain(q, k + (size_t)j * stride, hd)) * scale;
+    for (; j < n_kv; j++) scratch[j] = hsum(dot_chain(q, key_at(r, j), hd)) * scale;
     /* softmax */
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (j = 0; j < n_kv; j += 16) {
@@ -519,14 +536,14 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
         st(scratch + j, m, _mm512_mul_ps(ld(scratch + j, m), inv));
     }
     /* weighted sum of values */
-    if (hd <= 16) pv_regs(1, out, scratch, v, n_kv, hd, stride);
-    else if (hd <= 32) pv_regs(2, out, scratch, v, n_kv, hd, stride);
-    else if (hd <= 48) pv_regs(3, out, scratch, v, n_kv, hd, stride);
-    else if (hd <= 64) pv_regs(4, out, scratch, v, n_kv, hd, stride);
+    if (hd <= 16) pv_regs(1, out, scratch, r, n_kv, hd);
+    else if (hd <= 32) pv_regs(2, out, scratch, r, n_kv, hd);
+    else if (hd <= 48) pv_regs(3, out, scratch, r, n_kv, hd);
+    else if (hd <= 64) pv_regs(4, out, scratch, r, n_kv, hd);
     else {
         for (int d = 0; d < hd; d += 16) st(out + d, lanes(hd - d), _mm512_setzero_ps());
         for (j = 0; j < n_kv; j++) {
-            const float *vj = v + (size_t)j * stride;
+            const float *vj = val_at(r, j);
             __m512 p = _mm512_set1_ps(scratch[j]);
             for (int d = 0; d < hd; d += 16) {
                 __mmask16 m = lanes(hd - d);
@@ -534,6 +551,12 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
             }
         }
     }
+}
+
+/* One run: the same arithmetic as attend2 with n2 = 0. */
+static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
+                   float *scratch) {
+    attend2(out, q, k, v, n_kv, k, v, 0, hd, stride, scratch);
 }
 
 static void row(float *out, const g2r_matrix *w, int r) {
@@ -551,6 +574,7 @@ static const g2r_kernels table = {
     .matmul_nt = matmul_nt,
     .layernorm = layernorm,
     .attend = attend,
+    .attend2 = attend2,
     .row = row,
     .pack = NULL,
 };

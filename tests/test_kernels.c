@@ -413,12 +413,49 @@ static void attend_matches_scalar(g2r_kernels_kind kind) {
 TEST(kernels_avx512_attend_matches_scalar) { attend_matches_scalar(G2R_KERNELS_AVX512); }
 TEST(kernels_avx2_attend_matches_scalar) { attend_matches_scalar(G2R_KERNELS_AVX2); }
 
+/* attend2 over two runs (copied apart) gives attend's bits over the joined run, at every split. */
+static void attend2_equals_attend(g2r_kernels_kind kind) {
+    const g2r_kernels *k = kind == G2R_KERNELS_SCALAR ? g2r_kernels_scalar() : simd(kind);
+    if (!k) return;
+    g2r_rng r = {23};
+    const int hds[] = {7, 64, 80};
+    enum { N = 70 };
+    for (int h = 0; h < LEN(hds); h++) {
+        int hd = hds[h];
+        size_t stride = (size_t)hd * 2 + 3, sz = stride * N * 2;
+        float *kv = rand_floats(&r, sz, 1.0f), *kv2 = malloc(sz * sizeof *kv2), *q = rand_floats(&r, hd, 3.0f);
+        float *one = malloc((size_t)hd * 4), *two = malloc((size_t)hd * 4), *scratch = malloc(N * 4);
+        const float *v = kv + hd + 1;
+        for (int n = 1; n <= N; n += 3) {
+            k->attend(one, q, kv, v, n, hd, stride, scratch);
+            for (int s = 0; s <= n; s += 1 + s / 4) {
+                /* positions s.. live in another buffer, as a sequence's own cache after a shared prefix */
+                memcpy(kv2, kv + s * stride, (size_t)(n - s) * stride * sizeof *kv2);
+                k->attend2(two, q, kv, v, s, kv2, kv2 + hd + 1, n - s, hd, stride, scratch);
+                if (memcmp(one, two, (size_t)hd * 4))
+                    t_fail(__FILE__, __LINE__, "%s attend2 hd=%d n=%d split at %d differs from attend", k->name, hd,
+                           n, s);
+            }
+        }
+        free(kv);
+        free(kv2);
+        free(q);
+        free(one);
+        free(two);
+        free(scratch);
+    }
+}
+
+TEST(kernels_scalar_attend2_equals_attend) { attend2_equals_attend(G2R_KERNELS_SCALAR); }
+TEST(kernels_avx512_attend2_equals_attend) { attend2_equals_attend(G2R_KERNELS_AVX512); }
+TEST(kernels_avx2_attend2_equals_attend) { attend2_equals_attend(G2R_KERNELS_AVX2); }
+
 /* ------------------------------------------------------------ dispatch */
 
 TEST(kernels_dispatch_picks_a_table) {
     const g2r_kernels *a = g2r_kernels_get(G2R_KERNELS_AUTO);
     REQUIRE(a != NULL);
-    CHECK(a->matmul && a->matmul_nt && a->layernorm && a->attend && a->row);
+    CHECK(a->matmul && a->matmul_nt && a->layernorm && a->attend && a->attend2 && a->row);
     CHECK(g2r_kernels_get(G2R_KERNELS_SCALAR) == g2r_kernels_scalar());
     const g2r_kernels *x = g2r_kernels_get(G2R_KERNELS_AVX512);
     if (x) CHECK(a == x);
