@@ -259,13 +259,18 @@ static void compare_logits(const float *ref, const float *got, int vocab, accura
 
 typedef struct {
     int ok;
-    char engine[64];
+    char engine[64], prefill_backend[16], decode_backend[16];
     double load_ms, ttft_ms, prefill_16x64, prefill_1x512, decode;
 } torch_result;
 
 static double num(const g2r_json *o, const char *k) {
     const g2r_json *v = g2r_json_get(o, k);
     return v && v->type == G2R_JSON_NUMBER ? v->num : NAN;
+}
+
+static void str(const g2r_json *o, const char *k, char *out, size_t cap) {
+    const g2r_json *v = g2r_json_get(o, k);
+    snprintf(out, cap, "%s", v && v->type == G2R_JSON_STRING ? v->str : "?");
 }
 
 static void run_torch(const char *script, const char *model, int threads, const settings *set, torch_result *t) {
@@ -290,6 +295,8 @@ static void run_torch(const char *script, const char *model, int threads, const 
     t->prefill_16x64 = num(root, "prefill_16x64_tok_s");
     t->prefill_1x512 = num(root, "prefill_1x512_tok_s");
     t->decode = num(root, "decode_tok_s");
+    str(root, "prefill_16x64_tok_s_backend", t->prefill_backend, sizeof t->prefill_backend);
+    str(root, "decode_tok_s_backend", t->decode_backend, sizeof t->decode_backend);
     t->ok = 1;
     g2r_json_free(doc);
 }
@@ -314,6 +321,7 @@ static void print_table(const g2r_model_info *in, const ceilings *c, const run *
     printf("%-8s %8s %8s %13s %13s %11s %8s\n", "", "", "", "tok/s", "tok/s", "tok/s", "");
     for (int i = 0; i < n_runs; i++) {
         const run *r = &runs[i];
+        if (!r->path) continue;
         if (!r->ok) {
             printf("%-8s failed\n", r->label);
             continue;
@@ -322,8 +330,9 @@ static void print_table(const g2r_model_info *in, const ceilings *c, const run *
                r->prefill_1x512, r->decode, r->rss_mb);
     }
     if (tr->ok)
-        printf("%-8s %8.1f %8.1f %13.0f %13.0f %11.1f %8s   (%s, F32)\n", "PyTorch", tr->load_ms, tr->ttft_ms,
-               tr->prefill_16x64, tr->prefill_1x512, tr->decode, "", tr->engine);
+        printf("%-8s %8.1f %8.1f %13.0f %13.0f %11.1f %8s   (%s, F32; prefill via %s, decode via %s)\n",
+               "PyTorch", tr->load_ms, tr->ttft_ms, tr->prefill_16x64, tr->prefill_1x512, tr->decode, "", tr->engine,
+               tr->prefill_backend, tr->decode_backend);
     else
         printf("PyTorch  not measured (no /usr/bin/python3 with torch, or --no-torch)\n");
     printf("\nratios (%d thread%s):\n", T, T == 1 ? "" : "s");
@@ -388,7 +397,8 @@ static g2r_status write_json(const char *path, const g2r_model_info *in, const c
     }
     fprintf(f, "],\n \"pytorch\": ");
     if (tr->ok) {
-        fprintf(f, "{\"engine\": \"%s\", ", tr->engine);
+        fprintf(f, "{\"engine\": \"%s\", \"prefill_backend\": \"%s\", \"decode_backend\": \"%s\", ", tr->engine,
+                tr->prefill_backend, tr->decode_backend);
         json_num(f, "load_ms", tr->load_ms, 1);
         json_num(f, "ttft_ms", tr->ttft_ms, 1);
         json_num(f, "prefill_16x64_tok_s", tr->prefill_16x64, 1);
