@@ -7,7 +7,9 @@
  * Uses per-function target attributes, so no special compiler flags. */
 #include "bench/ceilings.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -7,13 +7,16 @@
  * engine splits the work.  A partial vector is described by its lane count
  * (1..8); partial loads of 16- and 8-bit weights go through a small buffer
  * because AVX2 has no masked load for them. */
+#include "kernels/kernels.h"
+
+/* Built with this ISA's flags (the Makefile gives them to files named for it);
+ * elsewhere the table is absent and the dispatcher falls back. */
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-#include "kernels/kernels.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -542,3 +545,7 @@ static const g2r_kernels table = {
 };
 
 const g2r_kernels *g2r_kernels_avx2(void) { return &table; }
+
+#else
+const g2r_kernels *g2r_kernels_avx2(void) { return NULL; }
+#endif

@@ -10,12 +10,15 @@
  *     output and reduce it with one fixed tree (hsum).
  * Weights are read where they lie (the mmap'd file): F16, BF16 and Q8 are
  * widened 16 at a time, in registers or into a small per-thread tile. */
+#include "kernels/kernels.h"
+
+/* Built with this ISA's flags (the Makefile gives them to files named for it);
+ * elsewhere the table is absent and the dispatcher falls back. */
+#if defined(__AVX512F__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "kernels/kernels.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -580,3 +583,7 @@ static const g2r_kernels table = {
 };
 
 const g2r_kernels *g2r_kernels_avx512(void) { return &table; }
+
+#else
+const g2r_kernels *g2r_kernels_avx512(void) { return NULL; }
+#endif
