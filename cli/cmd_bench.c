@@ -6,8 +6,8 @@
  *   decode at batch 1: g2r_generate, greedy, a 32-token prompt, then 128 new
  *   tokens; time to first token = model load + prompt + first token.
  * Every time is the best of --reps runs.  Ratios: prefill against the FMA
- * ceiling (matmul flops per token), decode against the read ceiling (bytes
- * of weights each token reads), both with the same thread count. */
+ * ceiling with the same threads (matmul flops per token), decode against the
+ * read ceiling (the better of 1 and N threads; weight bytes each token reads). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +309,9 @@ typedef struct {
     double fma1, fman, read1, readn;
 } ceilings;
 
+/* Decode is held to the best read bandwidth seen, with 1 or N threads. */
+static double read_ceiling(const ceilings *c) { return c->read1 > c->readn ? c->read1 : c->readn; }
+
 static void print_table(const g2r_model_info *in, const ceilings *c, const run *runs, int n_runs,
                         const torch_result *tr, const accuracy *acc, int n_acc, double flops_per_token) {
     int T = in->n_threads;
@@ -343,7 +346,7 @@ static void print_table(const g2r_model_info *in, const ceilings *c, const run *
         double gf = r->prefill_16x64 * flops_per_token / 1e9, gbs = r->decode * r->bytes_per_token / 1e9;
         printf("  %-5s prefill 16x64 %6.1f GFLOP/s = %5.1f%% of FMA ceiling", r->dtype, gf, 100 * gf / c->fman);
         if (tr->ok) printf(", %.2fx PyTorch F32", r->prefill_16x64 / tr->prefill_16x64);
-        printf("\n        decode %6.1f GB/s of weights = %5.1f%% of read ceiling", gbs, 100 * gbs / c->readn);
+        printf("\n        decode %6.1f GB/s of weights = %5.1f%% of read ceiling", gbs, 100 * gbs / read_ceiling(c));
         if (tr->ok) printf(", %.2fx PyTorch F32", r->decode / tr->decode);
         printf("\n");
     }
@@ -392,7 +395,7 @@ static g2r_status write_json(const char *path, const g2r_model_info *in, const c
         json_num(f, "rss_mb", r->rss_mb, 1);
         json_num(f, "decode_bytes_per_token", r->bytes_per_token, 1);
         json_num(f, "prefill_fma_fraction", r->prefill_16x64 * flops_per_token / 1e9 / c->fman, 1);
-        json_num(f, "decode_read_fraction", r->decode * r->bytes_per_token / 1e9 / c->readn, 1);
+        json_num(f, "decode_read_fraction", r->decode * r->bytes_per_token / 1e9 / read_ceiling(c), 1);
         json_num(f, "prefill_16x64_vs_torch", tr->ok ? r->prefill_16x64 / tr->prefill_16x64 : NAN, 1);
         json_num(f, "decode_vs_torch", tr->ok ? r->decode / tr->decode : NAN, 0);
         fprintf(f, "}");
