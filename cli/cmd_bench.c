@@ -484,8 +484,8 @@ int cmd_bench(int argc, char **argv) {
     double flops_per_token = 2.0 * 12.0 * cfg.n_layer * (double)cfg.n_embd * cfg.n_embd;
 
     ceilings c = {0};
-    double probe_s = set.quick ? 0.2 : 1.0;
-    int mib = set.quick ? 256 : 1024;
+    double probe_s = set.quick ? 0.1 : 1.0;
+    int mib = set.quick ? 128 : 1024;
     fprintf(stderr, "bench: measuring ceilings...\n");
     c.fma1 = g2r_ceiling_fma_gflops(1, probe_s, &c.isa);
     c.fman = g2r_ceiling_fma_gflops(in.n_threads, probe_s, NULL);
