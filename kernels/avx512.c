@@ -159,7 +159,6 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 
 /* ------------------------------------------------------------------ matmul */
 
-
 /* Few rows (decode): stream the weights once, R = 4 rows of them at a time,
  * accumulating in out itself (it stays in L1); T <= 3 input rows share each load. */
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
@@ -228,10 +227,8 @@ static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const flo
  * NR = 64 matches the engine's column blocks. */
 #define MR 6
 #define NR 64
-#define TV (NR / 16)
-#ifndef KC
+#define TV (NR / 16) /* vectors per tile row */
 #define KC 128
-#endif
 
 static _Thread_local float tile[KC * NR] __attribute__((aligned(64)));
 
