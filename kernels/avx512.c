@@ -466,6 +466,7 @@ static ALWAYS_INLINE const float *val_at(const kv_runs *r, int j) {
 
 static ALWAYS_INLINE __m512 dot_chain(const float *q, const float *k, int hd) {
     __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 4
     for (int d = 0; d < hd; d += 16) {
         __mmask16 m = lanes(hd - d);
         acc = _mm512_fmadd_ps(ld(q + d, m), ld(k + d, m), acc);
@@ -502,8 +503,8 @@ static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const kv_r
     for (int i = 0; i < NV; i++) st(out + 16 * i, m[i], _mm512_add_ps(a[i], b[i]));
 }
 
-static void attend2(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
-                    const float *v2, int n2, int hd, size_t stride, float *scratch) {
+static ALWAYS_INLINE void attend_impl(float *out, const float *q, const float *k1, const float *v1, int n1,
+                                     const float *k2, const float *v2, int n2, int hd, size_t stride, float *scratch) {
     kv_runs runs = {k1, v1, k2, v2, n1, stride};
     const kv_runs *r = &runs;
     int n_kv = n1 + n2;
@@ -551,6 +552,13 @@ static void attend2(float *out, const float *q, const float *k1, const float *v1
             }
         }
     }
+}
+
+/* GPT-2's heads are all 64 wide: a copy of the code for that width, unrolled, without masks. */
+static void attend2(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
+                    const float *v2, int n2, int hd, size_t stride, float *scratch) {
+    if (hd == 64) attend_impl(out, q, k1, v1, n1, k2, v2, n2, 64, stride, scratch);
+    else attend_impl(out, q, k1, v1, n1, k2, v2, n2, hd, stride, scratch);
 }
 
 /* One run: the same arithmetic as attend2 with n2 = 0. */
