@@ -59,13 +59,14 @@ static void matmul_task(void *ctx, int task, int thread) {
 }
 
 /* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols.
- * A few rows (decode) are bound by reading W: each thread then streams one
- * wide block of columns, so every weight row is read in long runs; more rows
- * are bound by FMAs, and small blocks balance the threads. */
+ * A few rows (decode) are bound by reading W: two wide blocks of columns per
+ * thread, so every weight row is read in long runs and a thread slowed by
+ * something else can still be helped; more rows are bound by FMAs, and small
+ * blocks balance the threads. */
 static void matmul(g2r_model *m, float *out, const float *in, const g2r_matrix *w, const float *bias, int T,
                    int gelu) {
     int cols = COLS_PER_TASK;
-    if (T < 4) cols = ceil_div(ceil_div(w->cols, g2r_pool_size(m->pool)), COLS_PER_TASK) * COLS_PER_TASK;
+    if (T < 4) cols = ceil_div(ceil_div(w->cols, 2 * g2r_pool_size(m->pool)), COLS_PER_TASK) * COLS_PER_TASK;
     matmul_job j = {m->k, out, w->cols, in, w, bias, T, w->cols, gelu, 0, cols};
     g2r_pool_run(m->pool, ceil_div(w->cols, cols), matmul_task, &j);
 }
