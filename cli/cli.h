@@ -29,5 +29,6 @@ int cli_kernels(const char *cmd, const char *val, g2r_kernels_kind *out);
 int cli_is_help(const char *arg);
 
 int cmd_version(int argc, char **argv);
+int cmd_topk(int argc, char **argv);
 
 #endif

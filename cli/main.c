@@ -13,6 +13,7 @@ typedef struct {
 /* One line per subcommand; keep in the order of the data flow. */
 static const command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"topk", cmd_topk, "exact cosine top-K over raw float32 matrices"},
 };
 
 static void usage(FILE *f) {

@@ -219,6 +219,18 @@ int g2r_scanner_threads(const g2r_scanner *s);
 g2r_status g2r_topk(g2r_scanner *s, const g2r_vectors *items, const float *q, int nq, int k,
                     const int64_t *exclude, size_t n_exclude, g2r_hit *out, int *n_out, g2r_error *err);
 
+/* A raw little-endian float32 row-major matrix file (topk's input), mapped
+ * and checked: size a multiple of dim * 4 bytes, every value finite.  Its
+ * vectors carry scale = 1 / L2 norm per row (0 for a zero row), so scores
+ * against unit queries are cosines.  An empty file has count 0. */
+typedef struct g2r_f32_file g2r_f32_file;
+
+g2r_status g2r_f32_file_open(const char *path, int dim, g2r_f32_file **out, g2r_error *err);
+void g2r_f32_file_close(g2r_f32_file *f);
+const g2r_vectors *g2r_f32_file_vectors(const g2r_f32_file *f);
+/* Row i scaled to unit length (zeros for a zero row). */
+void g2r_f32_file_unit_row(const g2r_f32_file *f, size_t i, float *out);
+
 /* The item index (.g2ri): a versioned little-endian file holding the item
  * ids, their metadata (the extra JSON fields of each item), the embedding
  * post-processing fitted on the catalog, the fingerprint of the model that
