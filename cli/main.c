@@ -13,7 +13,11 @@ typedef struct {
 /* One line per subcommand; keep in the order of the data flow. */
 static const command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"embed", cmd_embed, "texts to pooled, normalised GPT-2 embeddings"},
+    {"index", cmd_index, "embed a JSON Lines catalog into a .g2ri item index"},
+    {"rank", cmd_rank, "rank an index for a user's history (JSON)"},
     {"topk", cmd_topk, "exact cosine top-K over raw float32 matrices"},
+    {"eval", cmd_eval, "leave-one-out Recall@K, NDCG@K, coverage, diversity"},
 };
 
 static void usage(FILE *f) {

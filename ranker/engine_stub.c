@@ -20,3 +20,15 @@ g2r_status g2r_embed(g2r_model *m, int n, const int *const *ids, const int *lens
     (void)m, (void)n, (void)ids, (void)lens, (void)pool, (void)out;
     return g2r_fail(err, G2R_EARG, "engine not built yet");
 }
+g2r_status g2r_model_load(const char *path, const g2r_options *opt, g2r_model **out, g2r_error *err) {
+    (void)opt;
+    *out = NULL;
+    return g2r_fail(err, G2R_EARG, "%s: engine not built yet", path);
+}
+void g2r_model_free(g2r_model *m) { (void)m; }
+g2r_status g2r_tokenizer_load(const char *dir, g2r_tokenizer **out, g2r_error *err) {
+    (void)dir;
+    *out = NULL;
+    return g2r_fail(err, G2R_EARG, "tokenizer not built yet");
+}
+void g2r_tokenizer_free(g2r_tokenizer *t) { (void)t; }
