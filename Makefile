@@ -110,3 +110,20 @@ weights:
 	curl -L --fail --retry 3 -o models/gpt2.safetensors.part $(WEIGHTS_URL)
 	mv models/gpt2.safetensors.part models/gpt2.safetensors
 	@echo "models/gpt2.safetensors: try  ./gpt2rank generate -m models/gpt2.safetensors --ids $(RUN_IDS)"
+
+# --- ranker ---
+# make demo: index ranker/demo/items.jsonl (2,075 Debian packages) and rank for
+# each user in ranker/demo/users/, on models/gpt2.safetensors when `make weights`
+# fetched it, else on a small generated random model (said loudly).
+# make bench-topk: top-K scan speed; TOPK_ARGS="--n 100000,1000000 --faiss" is the full run.
+TOPK_ARGS ?= --n 20000 --threads 1,2 --reps 20
+.PHONY: bench-topk
+
+demo: $(BIN)
+	BIN=$(BIN) sh ranker/demo/demo.sh
+
+$(BUILD)/bench/topk_bench: $(BUILD)/bench/topk_bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench-topk: $(BUILD)/bench/topk_bench
+	$(BUILD)/bench/topk_bench $(TOPK_ARGS)
