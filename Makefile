@@ -129,7 +129,7 @@ TOPK_ARGS ?= --n 20000 --threads 1,2 --reps 20
 .PHONY: bench-topk
 
 demo: $(BIN)
-	BIN=$(BIN) sh ranker/demo/demo.sh
+	BIN=$(abspath $(BIN)) sh ranker/demo/demo.sh
 
 $(BUILD)/bench/topk_bench: $(BUILD)/bench/topk_bench.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
