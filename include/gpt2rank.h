@@ -218,6 +218,7 @@ typedef enum {
 } g2r_vec_dtype;
 
 const char *g2r_vec_dtype_name(g2r_vec_dtype t); /* "f32", "f16", "q8" */
+size_t g2r_vec_dtype_size(g2r_vec_dtype t);      /* bytes per element: 4, 2, 1 */
 
 /* count rows of dim elements; row r starts r*stride elements after data.
  * Row r's value is scale[r] * stored row (scale NULL: 1).  refine, when not
