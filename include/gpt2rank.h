@@ -357,7 +357,7 @@ typedef struct {
     int center;            /* subtract the catalog mean */
     int drop_pc;           /* remove this many top principal directions */
     int append;            /* keep out_path's items (when it exists); reuse vectors of unchanged texts */
-    int progress;          /* a progress line on stderr */
+    int progress;          /* stderr: 0 nothing, 1 a summary line, 2 also a live progress line */
     size_t max_line;       /* JSON Lines limit; 0: 1 MiB */
 } g2r_build_options;
 

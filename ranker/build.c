@@ -119,13 +119,13 @@ static g2r_status embed_items(g2r_model *m, const g2r_tokenizer *tok, g2r_poolin
         }
         g2r_status st = g2r_embed_texts(m, tok, pool, post, nc, texts, lens, out + c0 * (size_t)dim, err);
         if (st) return st;
-        if (progress) {
+        if (progress > 1) {
             double dt = now_s() - t0, rate = (double)(c0 + (size_t)nc) / (dt > 0 ? dt : 1e-9);
             fprintf(stderr, "\rindex: %zu/%zu items, %.1f items/s, ETA %.0f s   ", c0 + (size_t)nc, n, rate,
                     (double)(n - c0 - (size_t)nc) / rate);
         }
     }
-    if (progress && n) fputc('\n', stderr);
+    if (progress > 1 && n) fputc('\n', stderr);
     return G2R_OK;
 }
 
