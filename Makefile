@@ -110,3 +110,12 @@ weights:
 	curl -L --fail --retry 3 -o models/gpt2.safetensors.part $(WEIGHTS_URL)
 	mv models/gpt2.safetensors.part models/gpt2.safetensors
 	@echo "models/gpt2.safetensors: try  ./gpt2rank generate -m models/gpt2.safetensors --ids $(RUN_IDS)"
+
+# --- tokenizer ---
+# Encode throughput beside tiktoken (needs node + npm tiktoken for the peer).
+.PHONY: tokenizer-bench
+$(BUILD)/bench/tokenizer_bench: $(BUILD)/bench/tokenizer_bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tokenizer-bench: $(BUILD)/bench/tokenizer_bench
+	BENCH=$(BUILD)/bench/tokenizer_bench sh bench/tokenizer_bench.sh

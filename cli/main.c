@@ -18,6 +18,8 @@ static const command commands[] = {
     {"convert", cmd_convert, "convert a model's weights to f32, f16, bf16 or q8"},
     {"forward", cmd_forward, "run token ids through the model; dump logits, hidden states or embeddings"},
     {"generate", cmd_generate, "continue a list of token ids"},
+    {"tokenize", cmd_tokenize, "text to GPT-2 token ids (a JSON array)"},
+    {"detokenize", cmd_detokenize, "token ids back to text"},
 };
 
 static void usage(FILE *f) {

@@ -152,14 +152,37 @@ g2r_status g2r_score_continuations(g2r_model *m, const int *prefix, int n_prefix
 
 /* ------------------------------------------------------------- tokenizer */
 
+/* GPT-2's byte-level BPE, id for id the same as tiktoken's "gpt2" encoding.
+ *
+ * Text is split into pre-tokens by GPT-2's pattern
+ *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * (case-sensitive: "'S" is not a contraction), with Unicode 16.0's Letter and
+ * Number categories and White_Space property.  Each pre-token's bytes are then
+ * merged pairwise, lowest-ranked resulting token first (leftmost on ties).
+ *
+ * Invalid UTF-8: text is read as UTF-8 one character at a time; a byte that
+ * does not begin a well-formed sequence (stray continuation byte, overlong
+ * form, surrogate, above U+10FFFF, truncated sequence) is taken alone as one
+ * character of class [^\s\p{L}\p{N}], and reading resumes at the next byte.
+ * No byte is ever dropped or replaced, so decode(encode(x)) == x for every
+ * byte string x. */
+
 typedef struct g2r_tokenizer g2r_tokenizer;
 
 #define G2R_ENCODE_ALLOW_SPECIAL 1 /* recognise <|endoftext|> as one token */
 
-/* dir NULL: GPT-2's vocabulary built into the library. */
+/* dir NULL: GPT-2's vocabulary built into the library.  Otherwise a folder
+ * holding vocab.json + merges.txt, encoder.json + vocab.bpe, or a Hugging Face
+ * tokenizer.json (a byte-level BPE model), looked for in that order. */
 g2r_status g2r_tokenizer_load(const char *dir, g2r_tokenizer **out, g2r_error *err);
 void g2r_tokenizer_free(g2r_tokenizer *t);
 int g2r_tokenizer_vocab_size(const g2r_tokenizer *t);
+/* Id of <|endoftext|>, or -1 when the vocabulary has none. */
+int g2r_tokenizer_eot(const g2r_tokenizer *t);
+/* The bytes of token id (not NUL-terminated), *len their count; NULL when id
+ * is out of range.  A token may be part of a UTF-8 character: to stream text,
+ * write these bytes as they come rather than decoding tokens one by one. */
+const char *g2r_token_bytes(const g2r_tokenizer *t, int id, size_t *len);
 
 /* Encodes len bytes of text.  Writes at most cap ids to out (out may be NULL
  * to count only); *n_out always gets the full count.  Safe to call from many
