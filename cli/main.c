@@ -20,6 +20,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "continue a list of token ids"},
     {"tokenize", cmd_tokenize, "text to GPT-2 token ids (a JSON array)"},
     {"detokenize", cmd_detokenize, "token ids back to text"},
+    {"topk", cmd_topk, "exact cosine top-K over raw float32 matrices"},
 };
 
 static void usage(FILE *f) {
