@@ -453,6 +453,49 @@ typedef struct {
 g2r_status g2r_eval(g2r_index *ix, g2r_model *m, const g2r_tokenizer *tok, const char *histories,
                     const g2r_profile_params *pp, const g2r_eval_options *o, g2r_eval_result *out, g2r_error *err);
 
+
+/* ------------------------------------------------- re-rank (second stage) */
+
+/* The top N items of the cosine stage are re-scored by GPT-2 itself: the mean
+ * log-probability per token of " " + item text following a prompt built from
+ * the user's most recent events (see ranker/rerank.h for the template rules).
+ * The prompt's KV cache is computed once and shared by all N candidates
+ * (g2r_score_continuations).  LLM scores are min-max normalised over the N
+ * candidates to [0, 1] (all equal: 1), and
+ *     final = alpha * cosine + (1 - alpha) * normalised LLM score.
+ * Truncation: the prompt keeps its LAST n_ctx/2 tokens; each candidate keeps
+ * its FIRST n_ctx - n_prompt tokens. */
+#define G2R_RERANK_TEMPLATE "A user recently viewed: {view}; searched: {search}; bought: {purchase}. Next they chose:"
+
+typedef struct {
+    float cosine;      /* the first stage's score */
+    float llm;         /* mean log-probability per token */
+    float llm_norm;    /* llm min-max normalised over the re-ranked candidates */
+    float final;       /* alpha * cosine + (1 - alpha) * llm_norm */
+    int scored;        /* 0 for results past the re-ranked N (llm_norm = 0) */
+} g2r_rerank_score;
+
+/* The prompt text for events ev[0..n) (oldest first) and template tmpl (NULL:
+ * G2R_RERANK_TEMPLATE): {TYPE} becomes the texts of the 3 most recent events
+ * of that type, newest first, joined by ", " ("nothing" when none); {recent}
+ * the 8 most recent events as "TYPE TEXT", joined by "; "; "{{" is "{".
+ * *out is malloc'd. */
+g2r_status g2r_rerank_prompt(const char *tmpl, const g2r_event *ev, size_t n, char **out, g2r_error *err);
+
+/* Re-ranks res[0..n_res): the first min(n, n_res) by the LLM, the rest keep
+ * llm_norm = 0; then all are sorted by final (ties: the cosine order), with
+ * res[i].score = parts[i].final.  texts[i]/lens[i] are res[i]'s item texts.
+ * alpha in [0, 1].  *prefix_tokens, when not NULL, gets the prompt's length. */
+g2r_status g2r_rerank(g2r_model *m, const g2r_tokenizer *tok, const char *prompt, double alpha, int n,
+                      g2r_result *res, int n_res, const char *const *texts, const size_t *lens,
+                      g2r_rerank_score *parts, int *prefix_tokens, g2r_error *err);
+
+/* Prints {"results":[{"rank","id","score",("cosine","llm","llm_norm",)"because"}],
+ * "timing_ms":{"embed","rank"(,"rerank")}} and a newline: the same object as
+ * g2r_rank_write_json, plus the re-rank parts when parts is not NULL. */
+void g2r_results_write_json(FILE *f, const g2r_result *r, int n, const char *const *ids, const size_t *id_lens,
+                            const g2r_rerank_score *parts, double embed_ms, double rank_ms, double rerank_ms);
+
 #ifdef __cplusplus
 }
 #endif
