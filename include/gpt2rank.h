@@ -94,7 +94,9 @@ typedef enum {
 
 /* A session owns the activations and the KV cache for up to max_seqs
  * sequences of up to max_tokens positions each (max_tokens <= n_ctx).
- * It allocates once, at creation; forward passes do not allocate. */
+ * It allocates once, at creation; forward passes do not allocate.
+ * Forward passes of one model run one at a time (they share its threads);
+ * sessions of one model may be used from different threads. */
 typedef struct g2r_session g2r_session;
 
 g2r_status g2r_session_new(g2r_model *m, int max_seqs, int max_tokens, g2r_session **out, g2r_error *err);
@@ -125,8 +127,10 @@ typedef struct {
 /* Called once per generated token; return non-zero to stop early. */
 typedef int (*g2r_token_fn)(int id, void *user);
 
-/* Runs the prompt, then samples until <|endoftext|>, max_new or n_ctx.
- * Writes at most cap ids to out; *n_out gets the number generated. */
+/* Runs the prompt, then samples until <|endoftext|> (id 50256 when n_vocab is
+ * 50257; it is not returned), max_new (0: no limit) or until prompt + generated
+ * tokens fill n_ctx.  Writes at most cap ids to out; *n_out gets the number
+ * generated.  G2R_ERANGE for a prompt longer than n_ctx or an id out of range. */
 g2r_status g2r_generate(g2r_model *m, const int *prompt, int n_prompt, const g2r_sampler *smp,
                         int *out, int cap, int *n_out, g2r_token_fn on_token, void *user,
                         g2r_error *err);
@@ -139,13 +143,20 @@ typedef enum {
 } g2r_pooling;
 
 /* Embeds n token sequences of any lengths (each 1..n_ctx) in batched forward
- * passes: out[i*n_embd ...] = L2-normalised pooled vector of sequence i. */
+ * passes: out[i*n_embd ...] = L2-normalised pooled vector of sequence i.
+ * Sequences are packed without padding into forwards of a bounded number of
+ * tokens; the result for a sequence does not depend on its batch-mates. */
 g2r_status g2r_embed(g2r_model *m, int n, const int *const *ids, const int *lens,
                      g2r_pooling pool, float *out, g2r_error *err);
 
 /* Conditional scoring for re-ranking: for each candidate c, the mean
  * log-probability per token of cand[c] following prefix.  The prefix's KV
- * cache is computed once and shared by all candidates. */
+ * cache is computed once and shared by all candidates, which run together in
+ * batched forwards over it.  The first candidate token is predicted by the
+ * prefix's last position.  Truncation: a candidate keeps its first
+ * min(cand_lens[c], n_ctx - n_prefix) tokens and is scored over those.
+ * Needs 1 <= n_prefix < n_ctx (else G2R_EARG / G2R_ERANGE) and every
+ * cand_lens[c] >= 1. */
 g2r_status g2r_score_continuations(g2r_model *m, const int *prefix, int n_prefix, int n_cands,
                                    const int *const *cand, const int *cand_lens, float *out,
                                    g2r_error *err);

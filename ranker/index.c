@@ -20,6 +20,7 @@
 #include "common/fileio.h"
 #include "common/half.h"
 #include "ranker/hash.h"
+#include "ranker/index_internal.h"
 #include "ranker/postproc.h"
 
 static const char MAGIC[8] = {'G', '2', 'R', 'I', 'N', 'D', 'E', 'X'};
@@ -365,4 +366,9 @@ void g2r_index_postprocess(const g2r_index *ix, float *v) {
 g2r_status g2r_index_topk(g2r_index *ix, const float *q, int nq, int k, const int64_t *exclude, size_t n_exclude,
                           g2r_hit *out, int *n_out, g2r_error *err) {
     return g2r_topk(ix->scanner, &ix->vec, q, nq, k, exclude, n_exclude, out, n_out, err);
+}
+
+void g2r_index_postproc_params(const g2r_index *ix, const float **mean, const float **pcs) {
+    *mean = ix->mean;
+    *pcs = ix->info.n_pc ? ix->pcs : NULL;
 }

@@ -1,0 +1,10 @@
+/* index_internal.h — what the index builder reads from an open index beyond the public API. */
+#ifndef G2R_INDEX_INTERNAL_H
+#define G2R_INDEX_INTERNAL_H
+
+#include "gpt2rank.h"
+
+/* The post-processing stored in ix: mean (NULL when not centred) and n_pc directions. */
+void g2r_index_postproc_params(const g2r_index *ix, const float **mean, const float **pcs);
+
+#endif
