@@ -507,6 +507,61 @@ g2r_status g2r_rerank(g2r_model *m, const g2r_tokenizer *tok, const char *prompt
 void g2r_results_write_json(FILE *f, const g2r_result *r, int n, const char *const *ids, const size_t *id_lens,
                             const g2r_rerank_score *parts, double embed_ms, double rank_ms, double rerank_ms);
 
+
+/* ----------------------------------------------------------------- serve */
+
+/* A long-running ranking service: the model, tokenizer, index and user
+ * profiles stay in memory; requests are JSON Lines, one per line, answered in
+ * order per connection (see ranker/serve.h for the protocol). */
+typedef enum {
+    G2R_FSYNC_BATCH = 0, /* one fsync per batch of lines read together, before their answers */
+    G2R_FSYNC_ALWAYS,    /* one fsync per event, before its answer */
+    G2R_FSYNC_NEVER,     /* written (survives kill -9), not forced to disk */
+} g2r_fsync_mode;
+
+typedef struct {
+    size_t max_line;            /* longest request line in bytes; 0: 1 MiB */
+    size_t cache_mb;            /* embedding cache bound; 0: 64 */
+    const char *state_dir;      /* event log and snapshots; NULL: nothing persisted */
+    g2r_fsync_mode fsync;
+    int snapshot_every;         /* events between snapshots; 0: 10000 */
+    const char *items_path;     /* JSON Lines {"id","text"} giving item texts for re-ranking; may be NULL */
+    const char *prompt_template;/* re-rank prompt; NULL: G2R_RERANK_TEMPLATE */
+    double alpha;               /* default re-rank blend */
+    g2r_profile_params profile;
+    g2r_pooling pooling;        /* set from the index when it opens */
+    int max_clients;            /* TCP connections at once; 0: 64 */
+    int n_threads;              /* index scans; <= 0: all cores */
+} g2r_serve_options;
+
+/* Defaults: everything 0 above, alpha 0.5, default profile params, mean pooling. */
+void g2r_serve_options_default(g2r_serve_options *o);
+
+typedef struct g2r_server g2r_server;
+
+/* Opens index_path (refusing an index from another model), loads item texts,
+ * the snapshot and replays the event log of o->state_dir.  m and tok must
+ * outlive the server. */
+g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *index_path,
+                           const g2r_serve_options *o, g2r_server **out, g2r_error *err);
+/* Answers one request line (without its newline) into out: one JSON line.
+ * Thread-safe.  Events are logged before they are answered; with
+ * G2R_FSYNC_BATCH call g2r_server_sync before sending the answers. */
+void g2r_server_request(g2r_server *s, const char *line, size_t len, FILE *out);
+/* Forces the event log to disk up to every event answered so far. */
+g2r_status g2r_server_sync(g2r_server *s, g2r_error *err);
+/* Serves JSON Lines from in_fd to out_fd until end of input or g2r_server_stop. */
+g2r_status g2r_serve_fd(g2r_server *s, int in_fd, int out_fd, g2r_error *err);
+/* Serves TCP on "HOST:PORT" (HOST an IPv4 address; "PORT" alone: 127.0.0.1)
+ * until g2r_server_stop; PORT 0 picks a free port.  on_listen, when not NULL,
+ * is called with the bound address before the first accept. */
+g2r_status g2r_serve_tcp(g2r_server *s, const char *addr, void (*on_listen)(const char *bound, void *user),
+                         void *user, g2r_error *err);
+/* Asks the serve loops to stop: async-signal-safe (for SIGTERM). */
+void g2r_server_stop(g2r_server *s);
+/* Saves the index (when items changed) and a snapshot, then frees s. */
+g2r_status g2r_server_close(g2r_server *s, g2r_error *err);
+
 #ifdef __cplusplus
 }
 #endif
