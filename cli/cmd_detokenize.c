@@ -101,29 +101,35 @@ static int read_all(FILE *f, char **out, size_t *len) {
     return 0;
 }
 
+/* Is a an option (not a negative id, which decode then reports)? */
+static int is_option(const char *a) { return a[0] == '-' && a[1] && (a[1] < '0' || a[1] > '9'); }
+
 int cmd_detokenize(int argc, char **argv) {
     const char *dir = NULL, *file = NULL;
-    int first_id = argc;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
+    int n_args = 0;
+    char **args = calloc((size_t)argc, sizeof *args); /* ID..., in order */
+    if (!args) return EXIT_INPUT;
+    for (int i = 1, options = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (!options || !is_option(a)) args[n_args++] = argv[i];
+        else if (!strcmp(a, "--")) options = 0;
+        else if (cli_is_help(a)) {
             help();
+            free(args);
             return EXIT_OK;
-        } else if (!strcmp(argv[i], "-v")) {
-            if (!(dir = cli_value("detokenize", argc, argv, &i))) return EXIT_USAGE;
-        } else if (!strcmp(argv[i], "-f")) {
-            if (!(file = cli_value("detokenize", argc, argv, &i))) return EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--")) {
-            first_id = i + 1;
-            break;
-        } else if (argv[i][0] == '-' && (argv[i][1] < '0' || argv[i][1] > '9')) {
-            return cli_usage_error("detokenize", "unknown option '%s'", argv[i]);
-        } else {
-            first_id = i;
-            break;
+        } else if (!strcmp(a, "-v")) bad = !(dir = cli_value("detokenize", argc, argv, &i));
+        else if (!strcmp(a, "-f")) bad = !(file = cli_value("detokenize", argc, argv, &i));
+        else bad = cli_usage_error("detokenize", "unknown option '%s'", a);
+        if (bad) {
+            free(args);
+            return EXIT_USAGE;
         }
     }
-    if (file && first_id < argc) return cli_usage_error("detokenize", "give -f FILE or IDs, not both");
-    if (!file && first_id >= argc) return cli_usage_error("detokenize", "give IDs or -f FILE");
+    if ((file != NULL) == (n_args > 0)) {
+        free(args);
+        return cli_usage_error("detokenize", file ? "give -f FILE or IDs, not both" : "give IDs or -f FILE");
+    }
 
     id_list ids = {0};
     int rc = EXIT_OK;
@@ -137,8 +143,8 @@ int cmd_detokenize(int argc, char **argv) {
         else rc = parse_text(text, len, file, &ids);
         free(text);
     } else {
-        for (int i = first_id; i < argc && !rc; i++) {
-            char *copy = strdup(argv[i]);
+        for (int i = 0; i < n_args && !rc; i++) {
+            char *copy = strdup(args[i]);
             rc = copy ? parse_text(copy, strlen(copy), "argument", &ids) : EXIT_INPUT;
             free(copy);
         }
@@ -150,14 +156,18 @@ int cmd_detokenize(int argc, char **argv) {
     if (!rc) {
         if (g2r_tokenizer_load(dir, &tok, &err) || g2r_decode(tok, ids.v, ids.n, NULL, 0, &n, &err)) {
             rc = cli_error(&err);
-        } else if (!(out = malloc(n ? n : 1)) || g2r_decode(tok, ids.v, ids.n, out, n, &n, &err)) {
-            rc = out ? cli_error(&err) : (fprintf(stderr, "gpt2rank detokenize: out of memory\n"), EXIT_INPUT);
+        } else if (!(out = malloc(n ? n : 1))) {
+            fprintf(stderr, "gpt2rank detokenize: out of memory\n");
+            rc = EXIT_INPUT;
+        } else if (g2r_decode(tok, ids.v, ids.n, out, n, &n, &err)) {
+            rc = cli_error(&err);
         } else if (fwrite(out, 1, n, stdout) != n || fflush(stdout)) {
             fprintf(stderr, "gpt2rank detokenize: cannot write the text\n");
             rc = EXIT_INPUT;
         }
     }
     free(out);
+    free(args);
     free(ids.v);
     g2r_tokenizer_free(tok);
     return rc;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/model_args.h"
 
 static const char *usage_text =
     "usage: gpt2rank embed -m MODEL [--pool mean|last] [--index ITEMS.g2ri] [-o OUT.f32] [-t N] TEXT...\n"
@@ -35,25 +36,25 @@ static int read_stdin_lines(char ***lines, int *n) {
 }
 
 int cmd_embed(int argc, char **argv) {
-    const char *model = NULL, *index = NULL, *out = NULL, *v;
-    long threads = 0;
+    cli_model_opts mo = {0};
+    const char *index = NULL, *out = NULL, *v;
     g2r_pooling pool = G2R_POOL_MEAN;
     int first_text = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int got = cli_model_arg("embed", argc, argv, &i, &mo);
+        if (got < 0) return EXIT_USAGE;
+        if (got) continue;
         if (cli_is_help(a)) {
             fputs(usage_text, stdout);
+            fputs(CLI_MODEL_HELP, stdout);
             return EXIT_OK;
-        } else if (!strcmp(a, "-m")) {
-            if (!(model = cli_value("embed", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "--index")) {
             if (!(index = cli_value("embed", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "-o")) {
             if (!(out = cli_value("embed", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "--pool")) {
             if (!(v = cli_value("embed", argc, argv, &i)) || cli_pooling("embed", v, &pool)) return EXIT_USAGE;
-        } else if (!strcmp(a, "-t")) {
-            if (!(v = cli_value("embed", argc, argv, &i)) || cli_int("embed", a, v, 0, 1024, &threads)) return EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("embed", "unknown option '%s'", a);
         } else {
@@ -61,7 +62,7 @@ int cmd_embed(int argc, char **argv) {
             break;
         }
     }
-    if (!model) return cli_usage_error("embed", "-m MODEL is required");
+    if (!mo.path) return cli_usage_error("embed", "-m MODEL is required");
     char **owned = NULL, **texts = argv + first_text;
     int n = argc - first_text;
     if (n == 0) {
@@ -69,7 +70,6 @@ int cmd_embed(int argc, char **argv) {
         texts = owned;
     }
     g2r_error err = {0};
-    g2r_options mo = {(int)threads, 0, G2R_KERNELS_AUTO, G2R_DEVICE_CPU};
     g2r_model *m = NULL;
     g2r_tokenizer *tok = NULL;
     g2r_index *ix = NULL;
@@ -78,7 +78,7 @@ int cmd_embed(int argc, char **argv) {
     int rc = EXIT_OK;
     if (!lens) goto done;
     for (int i = 0; i < n; i++) lens[i] = strlen(texts[i]);
-    if (g2r_model_load(model, &mo, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) goto fail;
+    if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) goto fail;
     g2r_model_info mi;
     g2r_model_info_get(m, &mi);
     if (index) {

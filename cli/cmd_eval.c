@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/model_args.h"
 
 static const char *usage_text =
     "usage: gpt2rank eval --index ITEMS.g2ri --histories DIR|FILE [-k 10] [-m MODEL] [--keep-seen]\n"
@@ -14,31 +15,32 @@ static const char *usage_text =
     "  users, evaluated, k, recall, ndcg, coverage, diversity, events_skipped.\n";
 
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *index = NULL, *hist = NULL, *v;
-    long k = 10, threads = 0;
+    cli_model_opts mo = {0};
+    const char *index = NULL, *hist = NULL, *v;
+    long k = 10;
     g2r_profile_params pp;
     g2r_profile_params_default(&pp);
     g2r_eval_options eo = {10, 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int handled;
+        int got = cli_model_arg("eval", argc, argv, &i, &mo);
+        if (got < 0) return EXIT_USAGE;
+        if (got) continue;
         if (cli_is_help(a)) {
             fputs(usage_text, stdout);
+            fputs(CLI_MODEL_HELP, stdout);
             return EXIT_OK;
         } else if (cli_profile_option("eval", argc, argv, &i, &pp, &handled)) {
             return EXIT_USAGE;
         } else if (handled) {
             continue;
-        } else if (!strcmp(a, "-m")) {
-            if (!(model = cli_value("eval", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "--index")) {
             if (!(index = cli_value("eval", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "--histories")) {
             if (!(hist = cli_value("eval", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "-k")) {
             if (!(v = cli_value("eval", argc, argv, &i)) || cli_int("eval", a, v, 1, 100000, &k)) return EXIT_USAGE;
-        } else if (!strcmp(a, "-t")) {
-            if (!(v = cli_value("eval", argc, argv, &i)) || cli_int("eval", a, v, 0, 1024, &threads)) return EXIT_USAGE;
         } else if (!strcmp(a, "--keep-seen")) {
             eo.exclude_seen = 0;
         } else {
@@ -49,16 +51,15 @@ int cmd_eval(int argc, char **argv) {
     eo.k = (int)k;
 
     g2r_error err = {0};
-    g2r_options mo = {(int)threads, 0, G2R_KERNELS_AUTO, G2R_DEVICE_CPU};
     g2r_model *m = NULL;
     g2r_tokenizer *tok = NULL;
     g2r_index *ix = NULL;
-    g2r_index_options io = {(int)threads, 0};
+    g2r_index_options io = {mo.opt.n_threads, 0};
     g2r_eval_result r;
     int rc = EXIT_OK;
-    if (model) {
+    if (mo.path) {
         g2r_model_info mi;
-        if (g2r_model_load(model, &mo, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) {
+        if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) {
             rc = cli_error(&err);
             goto done;
         }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/model_args.h"
 
 static const char *usage_text =
     "usage: gpt2rank index -m MODEL -i ITEMS.jsonl -o ITEMS.g2ri [--dtype f32|f16|q8] [-t N]\n"
@@ -22,16 +23,19 @@ int cli_pooling(const char *cmd, const char *val, g2r_pooling *out) {
 }
 
 int cmd_index(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL, *v;
-    long threads = 0, drop = 0, max_line = 0;
+    const char *in = NULL, *out = NULL, *v;
+    long drop = 0, max_line = 0;
+    cli_model_opts mo = {0};
     g2r_build_options o = {G2R_VEC_F32, G2R_POOL_MEAN, 0, 0, 0, isatty(2), 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int got = cli_model_arg("index", argc, argv, &i, &mo);
+        if (got < 0) return EXIT_USAGE;
+        if (got) continue;
         if (cli_is_help(a)) {
             fputs(usage_text, stdout);
+            fputs(CLI_MODEL_HELP, stdout);
             return EXIT_OK;
-        } else if (!strcmp(a, "-m")) {
-            if (!(model = cli_value("index", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "-i")) {
             if (!(in = cli_value("index", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "-o")) {
@@ -44,8 +48,6 @@ int cmd_index(int argc, char **argv) {
             else return cli_usage_error("index", "--dtype expects f32|f16|q8, got '%s'", v);
         } else if (!strcmp(a, "--pool")) {
             if (!(v = cli_value("index", argc, argv, &i)) || cli_pooling("index", v, &o.pooling)) return EXIT_USAGE;
-        } else if (!strcmp(a, "-t")) {
-            if (!(v = cli_value("index", argc, argv, &i)) || cli_int("index", a, v, 0, 1024, &threads)) return EXIT_USAGE;
         } else if (!strcmp(a, "--drop-pc")) {
             if (!(v = cli_value("index", argc, argv, &i)) || cli_int("index", a, v, 0, 4096, &drop)) return EXIT_USAGE;
         } else if (!strcmp(a, "--max-line")) {
@@ -59,16 +61,15 @@ int cmd_index(int argc, char **argv) {
             return cli_usage_error("index", "unknown option '%s'", a);
         }
     }
-    if (!model || !in || !out) return cli_usage_error("index", "-m, -i and -o are required");
+    if (!mo.path || !in || !out) return cli_usage_error("index", "-m, -i and -o are required");
     o.drop_pc = (int)drop;
     o.max_line = (size_t)max_line;
 
     g2r_error err = {0};
-    g2r_options mo = {(int)threads, 0, G2R_KERNELS_AUTO, G2R_DEVICE_CPU};
     g2r_model *m = NULL;
     g2r_tokenizer *tok = NULL;
     int rc = EXIT_OK;
-    if (g2r_model_load(model, &mo, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err) ||
+    if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err) ||
         g2r_index_build(m, tok, in, out, &o, &err))
         rc = cli_error(&err);
     g2r_tokenizer_free(tok);

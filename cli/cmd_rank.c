@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/model_args.h"
 
 static const char *usage_text =
     "usage: gpt2rank rank -m MODEL --index ITEMS.g2ri --history USER.jsonl [-k 10] [--exclude-seen]\n"
@@ -55,8 +56,9 @@ int cli_profile_option(const char *cmd, int argc, char **argv, int *i, g2r_profi
 }
 
 int cmd_rank(int argc, char **argv) {
-    const char *model = NULL, *index = NULL, *history = NULL, *v;
-    long k = 10, threads = 0;
+    cli_model_opts mo = {0};
+    const char *index = NULL, *history = NULL, *v;
+    long k = 10;
     double mmr = 0;
     g2r_profile_params pp;
     g2r_profile_params_default(&pp);
@@ -64,23 +66,23 @@ int cmd_rank(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int handled;
+        int got = cli_model_arg("rank", argc, argv, &i, &mo);
+        if (got < 0) return EXIT_USAGE;
+        if (got) continue;
         if (cli_is_help(a)) {
             fputs(usage_text, stdout);
+            fputs(CLI_MODEL_HELP, stdout);
             return EXIT_OK;
         } else if (cli_profile_option("rank", argc, argv, &i, &pp, &handled)) {
             return EXIT_USAGE;
         } else if (handled) {
             continue;
-        } else if (!strcmp(a, "-m")) {
-            if (!(model = cli_value("rank", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "--index")) {
             if (!(index = cli_value("rank", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "--history")) {
             if (!(history = cli_value("rank", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "-k")) {
             if (!(v = cli_value("rank", argc, argv, &i)) || cli_int("rank", a, v, 1, 100000, &k)) return EXIT_USAGE;
-        } else if (!strcmp(a, "-t")) {
-            if (!(v = cli_value("rank", argc, argv, &i)) || cli_int("rank", a, v, 0, 1024, &threads)) return EXIT_USAGE;
         } else if (!strcmp(a, "--mmr")) {
             if (!(v = cli_value("rank", argc, argv, &i)) || cli_float("rank", a, v, 1e-6, 1, &mmr)) return EXIT_USAGE;
         } else if (!strcmp(a, "--exclude-seen")) {
@@ -96,7 +98,6 @@ int cmd_rank(int argc, char **argv) {
     ro.mmr = mmr;
 
     g2r_error err = {0};
-    g2r_options mo = {(int)threads, 0, G2R_KERNELS_AUTO, G2R_DEVICE_CPU};
     g2r_model *m = NULL;
     g2r_tokenizer *tok = NULL;
     g2r_index *ix = NULL;
@@ -104,11 +105,11 @@ int cmd_rank(int argc, char **argv) {
     g2r_profile *p = NULL;
     g2r_result *res = malloc(sizeof(g2r_result) * (size_t)k);
     int rc = EXIT_INPUT, n = 0;
-    g2r_index_options io = {(int)threads, 0};
+    g2r_index_options io = {mo.opt.n_threads, 0};
     if (!res) goto done;
-    if (model) {
+    if (mo.path) {
         g2r_model_info mi;
-        if (g2r_model_load(model, &mo, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) goto fail;
+        if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) goto fail;
         g2r_model_info_get(m, &mi);
         io.fingerprint = mi.fingerprint;
     }

@@ -64,52 +64,61 @@ static char *join_args(int n, char **args, size_t *len) {
 
 int cmd_tokenize(int argc, char **argv) {
     const char *dir = NULL, *file = NULL;
-    int flags = 0, first_text = argc;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
+    int flags = 0, n_text = 0;
+    char **words = calloc((size_t)argc, sizeof *words); /* TEXT..., in order */
+    if (!words) return EXIT_INPUT;
+    /* Options may come anywhere before "--"; everything else is text. */
+    for (int i = 1, options = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (!options || a[0] != '-' || !a[1]) words[n_text++] = argv[i];
+        else if (!strcmp(a, "--")) options = 0;
+        else if (cli_is_help(a)) {
             help();
+            free(words);
             return EXIT_OK;
-        } else if (!strcmp(argv[i], "-v")) {
-            if (!(dir = cli_value("tokenize", argc, argv, &i))) return EXIT_USAGE;
-        } else if (!strcmp(argv[i], "-f")) {
-            if (!(file = cli_value("tokenize", argc, argv, &i))) return EXIT_USAGE;
-        } else if (!strcmp(argv[i], "--allow-special")) {
-            flags |= G2R_ENCODE_ALLOW_SPECIAL;
-        } else if (!strcmp(argv[i], "--")) {
-            first_text = i + 1;
-            break;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error("tokenize", "unknown option '%s'", argv[i]);
-        } else {
-            first_text = i;
-            break;
+        } else if (!strcmp(a, "-v")) bad = !(dir = cli_value("tokenize", argc, argv, &i));
+        else if (!strcmp(a, "-f")) bad = !(file = cli_value("tokenize", argc, argv, &i));
+        else if (!strcmp(a, "--allow-special")) flags |= G2R_ENCODE_ALLOW_SPECIAL;
+        else bad = cli_usage_error("tokenize", "unknown option '%s' (text starting with '-' goes after --)", a);
+        if (bad) {
+            free(words);
+            return EXIT_USAGE;
         }
     }
-    if (file && first_text < argc) return cli_usage_error("tokenize", "give -f FILE or TEXT, not both");
+    if (file && n_text) {
+        free(words);
+        return cli_usage_error("tokenize", "give -f FILE or TEXT, not both");
+    }
 
     g2r_error err = {0};
     char *text = NULL;
     size_t len = 0;
-    if (first_text < argc) {
-        text = join_args(argc - first_text, argv + first_text, &len);
-        if (!text) return fprintf(stderr, "gpt2rank tokenize: out of memory\n"), EXIT_INPUT;
+    int rc = EXIT_OK;
+    if (n_text) {
+        text = join_args(n_text, words, &len);
+        if (!text) {
+            fprintf(stderr, "gpt2rank tokenize: out of memory\n");
+            rc = EXIT_INPUT;
+        }
     } else if (file && strcmp(file, "-")) {
-        if (g2r_read_file(file, MAX_INPUT_BYTES, &text, &len, &err)) return cli_error(&err);
+        if (g2r_read_file(file, MAX_INPUT_BYTES, &text, &len, &err)) rc = cli_error(&err);
     } else if (read_stdin(&text, &len)) {
-        return EXIT_INPUT;
+        rc = EXIT_INPUT;
     }
+    free(words);
+    if (rc) return rc;
 
     g2r_tokenizer *tok = NULL;
     int *ids = NULL;
     size_t n = 0;
-    int rc = EXIT_OK;
-    /* Count first, then encode into an array of exactly that size. */
-    if (g2r_tokenizer_load(dir, &tok, &err) || g2r_encode(tok, text, len, flags, NULL, 0, &n, &err)) {
+    /* Every token has at least one byte, so len ids always suffice. */
+    if (g2r_tokenizer_load(dir, &tok, &err)) {
         rc = cli_error(&err);
-    } else if (!(ids = malloc((n ? n : 1) * sizeof *ids))) {
-        fprintf(stderr, "gpt2rank tokenize: out of memory for %zu ids\n", n);
+    } else if (!(ids = malloc((len + 1) * sizeof *ids))) {
+        fprintf(stderr, "gpt2rank tokenize: out of memory for %zu ids\n", len);
         rc = EXIT_INPUT;
-    } else if (g2r_encode(tok, text, len, flags, ids, n, &n, &err)) {
+    } else if (g2r_encode(tok, text, len, flags, ids, len + 1, &n, &err)) {
         rc = cli_error(&err);
     } else {
         putchar('[');

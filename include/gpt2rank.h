@@ -220,15 +220,21 @@ typedef enum {
 const char *g2r_vec_dtype_name(g2r_vec_dtype t); /* "f32", "f16", "q8" */
 
 /* count rows of dim elements; row r starts r*stride elements after data.
- * Row r's value is scale[r] * stored row (scale NULL: 1). */
-typedef struct {
+ * Row r's value is scale[r] * stored row (scale NULL: 1).  refine, when not
+ * NULL, holds the same rows more precisely (q8 indexes carry f16 copies): the
+ * scan keeps G2R_REFINE_FACTOR * k candidates and re-scores them with refine. */
+typedef struct g2r_vectors g2r_vectors;
+struct g2r_vectors {
     g2r_vec_dtype dtype;
     int dim;
     size_t count;
     size_t stride;
     const void *data;
     const float *scale;
-} g2r_vectors;
+    const g2r_vectors *refine;
+};
+
+#define G2R_REFINE_FACTOR 4
 
 typedef struct {
     int64_t index; /* row */

@@ -9,6 +9,8 @@
  *   vectors   count rows of `stride` elements (f32, f16 or int8), each row a
  *             multiple of 64 bytes, zero-padded past dim
  *   scales    q8 only: float32 per row, so that scale * row is a unit vector
+ *   refine    q8 only: the rows again as f16 (64-byte rows): the scan reads
+ *             the int8 rows and re-scores its best candidates with these
  *
  * The checksum is XXH64 of bytes [128, end) seeded with XXH64 of the header's
  * first 120 bytes, so any flipped bit anywhere is caught at open. */
@@ -28,7 +30,7 @@ enum {
     HEADER_BYTES = 128,
     H_VERSION = 8, H_HEADER_BYTES = 12, H_DIM = 16, H_DTYPE = 20, H_COUNT = 24, H_POOLING = 32, H_FLAGS = 36,
     H_NPC = 40, H_FINGERPRINT = 48, H_STRIDE = 56, H_OFF_POST = 64, H_OFF_RECORDS = 72, H_RECORDS_BYTES = 80,
-    H_OFF_VECTORS = 88, H_OFF_SCALES = 96, H_FILE_BYTES = 104, H_CHECKSUM = 120,
+    H_OFF_VECTORS = 88, H_OFF_SCALES = 96, H_FILE_BYTES = 104, H_OFF_REFINE = 112, H_CHECKSUM = 120,
 };
 #define FLAG_CENTERED 1u
 #define MAX_DIM 65536
@@ -37,7 +39,7 @@ struct g2r_index {
     g2r_map map;
     char *path;
     g2r_index_info info;
-    g2r_vectors vec;
+    g2r_vectors vec, refine;
     const float *mean, *pcs;   /* into the map; mean NULL when not centred */
     const unsigned char *records;
     uint32_t *table;           /* id hash table: row + 1, 0 empty */
@@ -63,8 +65,8 @@ static uint64_t checksum(const unsigned char *file, size_t size) {
 
 /* ---- writing */
 
-/* Stores one unit vector v as a row of dtype t; returns the q8 row factor. */
-static float store_row(unsigned char *dst, const float *v, int dim, g2r_vec_dtype t) {
+/* Stores one unit vector v as a row of dtype t; returns the row factor (q8; 1 otherwise). */
+float g2r_index_encode_row(unsigned char *dst, const float *v, int dim, g2r_vec_dtype t) {
     if (t == G2R_VEC_F32) {
         memcpy(dst, v, sizeof(float) * (size_t)dim);
         return 1;
@@ -136,7 +138,9 @@ g2r_status g2r_index_write(const char *path, const g2r_index_spec *spec, size_t 
     size_t off_post = HEADER_BYTES, off_rec = align64(off_post + post_bytes);
     size_t off_vec = align64(off_rec + rec_bytes), vec_bytes = count * stride * es;
     size_t off_scales = spec->dtype == G2R_VEC_Q8 ? align64(off_vec + vec_bytes) : 0;
-    size_t total = off_scales ? off_scales + sizeof(float) * count : off_vec + vec_bytes;
+    const size_t stride16 = row_stride(dim, G2R_VEC_F16);
+    size_t off_refine = off_scales ? align64(off_scales + sizeof(float) * count) : 0;
+    size_t total = off_refine ? off_refine + count * stride16 * 2 : off_vec + vec_bytes;
 
     unsigned char *f = calloc(1, total);
     if (!f) return g2r_fail(err, G2R_ENOMEM, "%s: cannot allocate %zu bytes", path, total);
@@ -157,6 +161,7 @@ g2r_status g2r_index_write(const char *path, const g2r_index_spec *spec, size_t 
     put64(f + H_OFF_VECTORS, off_vec);
     put64(f + H_OFF_SCALES, off_scales);
     put64(f + H_FILE_BYTES, total);
+    put64(f + H_OFF_REFINE, off_refine);
 
     unsigned char *p = f + off_post;
     for (int d = 0; spec->mean && d < dim; d++, p += 4) memcpy(p, &spec->mean[d], 4);
@@ -182,8 +187,9 @@ g2r_status g2r_index_write(const char *path, const g2r_index_spec *spec, size_t 
         for (int d = 0; d < dim; d++)
             if (!isfinite(unit[d])) st = g2r_fail(err, G2R_EARG, "%s: item %zu has a non-finite vector", path, i);
         g2r_l2_normalize(unit, dim);
-        float s = store_row(f + off_vec + i * stride * es, unit, dim, spec->dtype);
+        float s = g2r_index_encode_row(f + off_vec + i * stride * es, unit, dim, spec->dtype);
         if (off_scales) memcpy(f + off_scales + 4 * i, &s, 4);
+        if (off_refine) g2r_index_encode_row(f + off_refine + i * stride16 * 2, unit, dim, G2R_VEC_F16);
     }
     free(unit);
     put64(f + H_CHECKSUM, st ? 0 : checksum(f, total));
@@ -264,8 +270,10 @@ static g2r_status validate(g2r_index *ix, const g2r_index_options *opt, g2r_erro
     if (off_post != HEADER_BYTES || off_rec != align64(off_post + post_bytes) || rec_bytes < 8 * (count + 1) ||
         off_vec != align64(off_rec + rec_bytes) || off_vec > size || vec_bytes > size - off_vec)
         return bad(err, path, "section offsets");
-    if (dtype == G2R_VEC_Q8 ? off_scales != align64(off_vec + vec_bytes) || size != off_scales + 4 * count
-                            : off_scales != 0 || size != off_vec + vec_bytes)
+    uint64_t off_refine = get64(f + H_OFF_REFINE), stride16 = row_stride((int)dim, G2R_VEC_F16);
+    if (dtype == G2R_VEC_Q8 ? off_scales != align64(off_vec + vec_bytes) ||
+                                  off_refine != align64(off_scales + 4 * count) || size != off_refine + count * stride16 * 2
+                            : off_scales != 0 || off_refine != 0 || size != off_vec + vec_bytes)
         return bad(err, path, "section sizes");
 
     const unsigned char *rec = f + off_rec;
@@ -295,7 +303,11 @@ static g2r_status validate(g2r_index *ix, const g2r_index_options *opt, g2r_erro
     ix->mean = flags & FLAG_CENTERED ? post : NULL;
     ix->pcs = post + (flags & FLAG_CENTERED ? dim : 0);
     ix->records = rec;
-    ix->vec = (g2r_vectors){(g2r_vec_dtype)dtype, (int)dim, (size_t)count, (size_t)stride, f + off_vec, scales};
+    ix->vec = (g2r_vectors){(g2r_vec_dtype)dtype, (int)dim, (size_t)count, (size_t)stride, f + off_vec, scales, NULL};
+    if (off_refine) {
+        ix->refine = (g2r_vectors){G2R_VEC_F16, (int)dim, (size_t)count, (size_t)stride16, f + off_refine, NULL, NULL};
+        ix->vec.refine = &ix->refine;
+    }
     return build_table(ix, err);
 }
 
@@ -349,7 +361,7 @@ int64_t g2r_index_find(const g2r_index *ix, const char *id, size_t len) {
 }
 
 void g2r_index_vector(const g2r_index *ix, size_t row, float *out) {
-    const g2r_vectors *v = &ix->vec;
+    const g2r_vectors *v = ix->vec.refine ? ix->vec.refine : &ix->vec; /* the most precise copy */
     const size_t es = elem_size(v->dtype);
     const unsigned char *p = (const unsigned char *)v->data + row * v->stride * es;
     for (int d = 0; d < v->dim; d++) {

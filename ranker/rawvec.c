@@ -48,7 +48,7 @@ g2r_status g2r_f32_file_open(const char *path, int dim, g2r_f32_file **out, g2r_
         }
         f->inv_norm[r] = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
     }
-    f->v = (g2r_vectors){G2R_VEC_F32, dim, count, (size_t)dim, x, f->inv_norm};
+    f->v = (g2r_vectors){G2R_VEC_F32, dim, count, (size_t)dim, x, f->inv_norm, NULL};
     *out = f;
     return G2R_OK;
 fail:

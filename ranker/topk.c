@@ -169,6 +169,16 @@ static void scan_shard(void *ctx, int task, int thread) {
     }
 }
 
+/* Scores candidates again against the more precise copies of their rows. */
+static void rescore(g2r_scanner *s, const g2r_vectors *r, const float *q, g2r_hit *h, int n) {
+    const size_t es = r->dtype == G2R_VEC_F32 ? 4 : r->dtype == G2R_VEC_F16 ? 2 : 1;
+    for (int i = 0; i < n; i++) {
+        size_t row = (size_t)h[i].index;
+        s->kern->dots[r->dtype](&h[i].score, q, 1, (const char *)r->data + row * r->stride * es, r->stride,
+                                r->scale ? r->scale + row : NULL, 1, r->dim);
+    }
+}
+
 static g2r_status check_args(const g2r_vectors *items, int nq, int k, g2r_error *err) {
     if (k < 1) return g2r_fail(err, G2R_EARG, "topk: k must be at least 1, got %d", k);
     if (nq < 0) return g2r_fail(err, G2R_EARG, "topk: negative number of queries");
@@ -192,7 +202,15 @@ g2r_status g2r_topk(g2r_scanner *s, const g2r_vectors *items, const float *q, in
     const int stride_k = k;
     if ((size_t)k > items->count - n_ex) k = (int)(items->count - n_ex);
     if (k == 0) return G2R_OK;
-    if ((st = reserve(s, k, err))) return st;
+    /* with refine vectors, scan for more candidates and re-score them */
+    int k_scan = k;
+    if (items->refine) {
+        if (items->refine->count != items->count || items->refine->dim != items->dim || items->refine->refine)
+            return g2r_fail(err, G2R_EARG, "topk: refine vectors do not match the scanned ones");
+        size_t want = (size_t)k * G2R_REFINE_FACTOR;
+        k_scan = want < items->count - n_ex ? (int)want : (int)(items->count - n_ex);
+    }
+    if ((st = reserve(s, k_scan, err))) return st;
 
     /* shards: a few per thread so a slow thread does not hold up the rest */
     size_t shard = (items->count + (size_t)s->n_threads * 4 - 1) / ((size_t)s->n_threads * 4);
@@ -203,7 +221,7 @@ g2r_status g2r_topk(g2r_scanner *s, const g2r_vectors *items, const float *q, in
     for (int q0 = 0; q0 < nq; q0 += G2R_DOT_MAX_Q) {
         int bq = nq - q0 < G2R_DOT_MAX_Q ? nq - q0 : G2R_DOT_MAX_Q;
         memset(s->heap_n, 0, sizeof(int) * G2R_DOT_MAX_Q * (size_t)s->n_threads);
-        scan_job job = {s, items, q + (size_t)q0 * items->dim, bq, k, shard, exclude, n_exclude};
+        scan_job job = {s, items, q + (size_t)q0 * items->dim, bq, k_scan, shard, exclude, n_exclude};
         g2r_pool_run(s->pool, n_shards, scan_shard, &job);
         for (int qi = 0; qi < bq; qi++) {
             int m = 0;
@@ -214,6 +232,11 @@ g2r_status g2r_topk(g2r_scanner *s, const g2r_vectors *items, const float *q, in
                 m += hn;
             }
             qsort(s->merge, (size_t)m, sizeof(g2r_hit), cmp_best_first);
+            if (items->refine) {
+                m = m < k_scan ? m : k_scan;
+                rescore(s, items->refine, q + (size_t)(q0 + qi) * items->dim, s->merge, m);
+                qsort(s->merge, (size_t)m, sizeof(g2r_hit), cmp_best_first);
+            }
             memcpy(out + (size_t)(q0 + qi) * stride_k, s->merge, sizeof(g2r_hit) * (size_t)k);
         }
     }

@@ -68,7 +68,7 @@ TEST(index_round_trips_every_dtype) {
         CHECK(info.fingerprint == 0x1234);
         const g2r_vectors *v = g2r_index_vectors(ix);
         CHECK(((uintptr_t)v->data & 63) == 0);
-        double tol = t == G2R_VEC_F32 ? 1e-6 : t == G2R_VEC_F16 ? 1e-3 : 2e-2;
+        double tol = t == G2R_VEC_F32 ? 1e-6 : 1e-3; /* q8 rows read back from their f16 copies */
         for (int i = 0; i < N_ITEMS; i++) {
             g2r_item it = g2r_index_item(ix, (size_t)i);
             CHECK(it.id_len == strlen(ids[i]) && !memcmp(it.id, ids[i], it.id_len));
@@ -83,7 +83,7 @@ TEST(index_round_trips_every_dtype) {
                 CHECK_NEAR(row[d], vecs[i * DIM + d], tol);
                 ss += row[d] * row[d];
             }
-            CHECK_NEAR(ss, 1.0, t == G2R_VEC_F16 ? 2e-3 : 1e-5); /* q8 rows score as unit vectors */
+            CHECK_NEAR(ss, 1.0, t == G2R_VEC_F32 ? 1e-5 : 2e-3);
         }
         CHECK_EQ_INT(g2r_index_find(ix, "nope", 4), -1);
         /* the scan finds each item as its own best match */
