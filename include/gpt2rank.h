@@ -507,6 +507,21 @@ g2r_status g2r_rerank(g2r_model *m, const g2r_tokenizer *tok, const char *prompt
                       g2r_result *res, int n_res, const char *const *texts, const size_t *lens,
                       g2r_rerank_score *parts, int *prefix_tokens, g2r_error *err);
 
+/* `gpt2rank rank --rerank N`: what the second stage needs besides the model. */
+typedef struct {
+    int n;                       /* re-rank the top n (0: off) */
+    double alpha;                /* blend, in [0, 1] */
+    const char *template_path;   /* a file holding the prompt template; NULL: G2R_RERANK_TEMPLATE */
+    const char *items_path;      /* JSON Lines {"id","text"}: the items' texts (the index keeps none) */
+} g2r_rerank_options;
+
+/* Re-ranks res[0..n_res) (rows of ix, best first) with a prompt from the
+ * events ev[0..n_ev) (their order by ts gives "most recent"), keeps the best
+ * k and prints them as g2r_results_write_json does. */
+g2r_status g2r_rerank_print(FILE *f, g2r_model *m, const g2r_tokenizer *tok, const g2r_index *ix,
+                            const g2r_rerank_options *o, const g2r_event *ev, size_t n_ev, g2r_result *res,
+                            int n_res, int k, double embed_ms, double rank_ms, g2r_error *err);
+
 /* Prints {"results":[{"rank","id","score",("cosine","llm","llm_norm",)"because"}],
  * "timing_ms":{"embed","rank"(,"rerank")}} and a newline: the same object as
  * g2r_rank_write_json, plus the re-rank parts when parts is not NULL. */

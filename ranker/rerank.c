@@ -5,10 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/error.h"
+#include "common/fileio.h"
 #include "common/json.h"
+#include "ranker/jsonl.h"
 #include "ranker/rerank.h"
+
+static double now_ms_rr(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
 
 int g2r_rerank_prompt_cap(int n_ctx) { return n_ctx / 2 > 0 ? n_ctx / 2 : 1; }
 
@@ -250,4 +259,90 @@ void g2r_results_write_json(FILE *f, const g2r_result *r, int n, const char *con
     fprintf(f, "],\"timing_ms\":{\"embed\":%.3f,\"rank\":%.3f", embed_ms, rank_ms);
     if (parts) fprintf(f, ",\"rerank\":%.3f", rerank_ms);
     fputs("}}\n", f);
+}
+
+/* ---- `gpt2rank rank --rerank` */
+
+/* Stable insertion sort by time: linear for histories already in order. */
+static void sort_by_ts(g2r_event *ev, size_t n) {
+    for (size_t i = 1; i < n; i++) {
+        g2r_event x = ev[i];
+        size_t j = i;
+        while (j > 0 && ev[j - 1].ts > x.ts) ev[j] = ev[j - 1], j--;
+        ev[j] = x;
+    }
+}
+
+/* texts[i] = the text of row rows[i], from the JSON Lines items file (malloc'd). */
+static g2r_status load_texts(const g2r_index *ix, const char *path, const g2r_result *res, int n, char **texts,
+                             size_t *lens, g2r_error *err) {
+    g2r_jsonl r;
+    g2r_status st = g2r_jsonl_open(&r, path, 0, err);
+    int found = 0;
+    while (!st && found < n) {
+        g2r_json_doc *doc;
+        const g2r_json *o;
+        int got = g2r_jsonl_next(&r, &doc, &o, err);
+        if (got <= 0) {
+            if (got < 0) st = err ? err->status : G2R_EFORMAT;
+            break;
+        }
+        const g2r_json *id = g2r_json_get(o, "id"), *text = g2r_json_get(o, "text");
+        if (id && id->type == G2R_JSON_STRING && text && text->type == G2R_JSON_STRING) {
+            int64_t row = g2r_index_find(ix, id->str, id->len);
+            for (int i = 0; row >= 0 && i < n; i++) {
+                if (res[i].row != row || texts[i]) continue;
+                if (!(texts[i] = malloc(text->len + 1))) st = g2r_fail(err, G2R_ENOMEM, "rerank: out of memory");
+                else memcpy(texts[i], text->str, text->len + 1), lens[i] = text->len, found++;
+            }
+        }
+        g2r_json_free(doc);
+    }
+    g2r_jsonl_close(&r);
+    for (int i = 0; !st && i < n; i++)
+        if (!texts[i]) {
+            g2r_item it = g2r_index_item(ix, (size_t)res[i].row);
+            st = g2r_fail(err, G2R_EFORMAT, "%s: no text for item '%.*s'", path, (int)(it.id_len < 100 ? it.id_len : 100),
+                          it.id);
+        }
+    return st;
+}
+
+g2r_status g2r_rerank_print(FILE *f, g2r_model *m, const g2r_tokenizer *tok, const g2r_index *ix,
+                            const g2r_rerank_options *o, const g2r_event *ev, size_t n_ev, g2r_result *res,
+                            int n_res, int k, double embed_ms, double rank_ms, g2r_error *err) {
+    int N = o->n < n_res ? o->n : n_res;
+    char *tmpl = NULL, *prompt = NULL;
+    size_t tmpl_len = 0;
+    char **texts = calloc((size_t)n_res + 1, sizeof *texts);
+    size_t *lens = calloc((size_t)n_res + 1, sizeof *lens), *id_lens = calloc((size_t)n_res + 1, sizeof *id_lens);
+    const char **ids = calloc((size_t)n_res + 1, sizeof *ids);
+    g2r_rerank_score *parts = calloc((size_t)n_res + 1, sizeof *parts);
+    g2r_event *sorted = malloc((n_ev + 1) * sizeof *sorted);
+    g2r_status st = G2R_OK;
+    if (!texts || !lens || !id_lens || !ids || !parts || !sorted) st = g2r_fail(err, G2R_ENOMEM, "rerank: out of memory");
+    if (!st && o->template_path) {
+        st = g2r_read_file(o->template_path, 1 << 16, &tmpl, &tmpl_len, err);
+        while (!st && tmpl_len && (tmpl[tmpl_len - 1] == '\n' || tmpl[tmpl_len - 1] == '\r')) tmpl[--tmpl_len] = 0;
+    }
+    if (!st) {
+        memcpy(sorted, ev, n_ev * sizeof *ev);
+        sort_by_ts(sorted, n_ev);
+        st = g2r_rerank_prompt(tmpl, sorted, n_ev, &prompt, err);
+    }
+    if (!st) st = load_texts(ix, o->items_path, res, N, texts, lens, err);
+    double t0 = now_ms_rr();
+    if (!st) st = g2r_rerank(m, tok, prompt, o->alpha, N, res, n_res, (const char *const *)texts, lens, parts, NULL, err);
+    double t1 = now_ms_rr();
+    if (!st) {
+        int n = n_res < k ? n_res : k;
+        for (int i = 0; i < n; i++) {
+            g2r_item it = g2r_index_item(ix, (size_t)res[i].row);
+            ids[i] = it.id, id_lens[i] = it.id_len;
+        }
+        g2r_results_write_json(f, res, n, ids, id_lens, parts, embed_ms, rank_ms, t1 - t0);
+    }
+    for (int i = 0; texts && i < n_res; i++) free(texts[i]);
+    free(texts), free(lens), free(id_lens), free(ids), free(parts), free(sorted), free(tmpl), free(prompt);
+    return st;
 }

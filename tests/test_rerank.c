@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "common/json.h"
 #include "ranker/rerank.h"
 #include "tests/harness.h"
+#include "tests/test_serve_util.h"
 #include "weights/gpt2_random.h"
 
 /* A tiny model with GPT-2's vocabulary (the tokenizer's ids must fit). */
@@ -210,4 +212,38 @@ TEST(rerank_json_carries_both_parts) {
     CHECK_NEAR(g2r_json_get(g2r_json_get(root, "timing_ms"), "rerank")->num, 3, 1e-9);
     g2r_json_free(doc);
     free(buf);
+}
+
+TEST(rerank_cli_rank_rerank_prints_both_parts) {
+    serve_files f;
+    REQUIRE(serve_files_make(&f) == 0);
+    char hist[600], cmd[3000];
+    snprintf(hist, sizeof hist, "%s/h.jsonl", f.dir);
+    FILE *h = fopen(hist, "w");
+    REQUIRE(h);
+    fputs("{\"text\":\"running shoes\",\"event\":\"view\",\"ts\":1}\n{\"item\":\"sock\",\"event\":\"purchase\",\"ts\":2}\n", h);
+    fclose(h);
+    snprintf(cmd, sizeof cmd, "%s rank -m %s --index %s --history %s -k 2 --rerank 5 --alpha 0.4 --items %s -t 1",
+             t_bin(), f.model, f.index, hist, f.items);
+    FILE *p = popen(cmd, "r");
+    REQUIRE(p);
+    char out[8192] = "";
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    CHECK_EQ_INT(pclose(p), 0);
+    g2r_json_doc *doc;
+    const g2r_json *root;
+    g2r_error err = {0};
+    REQUIRE(g2r_json_parse(out, n, "rank output", &doc, &root, &err) == G2R_OK);
+    const g2r_json *res = g2r_json_get(root, "results");
+    REQUIRE(res && res->n == 2);
+    for (const g2r_json *r = res->child; r; r = r->next) {
+        double cos = g2r_json_get(r, "cosine")->num, norm = g2r_json_get(r, "llm_norm")->num;
+        CHECK_NEAR(g2r_json_get(r, "score")->num, 0.4 * cos + 0.6 * norm, 1e-5);
+        CHECK(g2r_json_get(r, "llm")->num < 0);
+    }
+    CHECK(g2r_json_get(g2r_json_get(root, "timing_ms"), "rerank") != NULL);
+    g2r_json_free(doc);
+    snprintf(cmd, sizeof cmd, "%s rank -m %s --index %s --history %s --rerank 5 2>/dev/null", t_bin(), f.model, f.index, hist);
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2); /* no --items */
 }
