@@ -3,6 +3,8 @@
 #   short (default): a 2-layer random model, 5,000 items, ~100 requests per row
 #   full: SERVE_BENCH_FULL=1, the 124M-shaped random model (F32), 100,000 items,
 #         500 requests per row (the targets are stated for this one)
+#   SERVE_BENCH_MODEL, SERVE_BENCH_ITEMS, SERVE_BENCH_REQ, SERVE_BENCH_RR override
+#   the model file, the catalog size, requests per row and re-rank requests
 # Latencies are measured at the client (send to answer), one request at a time
 # per client; the server runs with -t 2.
 set -eu
@@ -12,11 +14,13 @@ OUT=${OUT:-bench/out/serve}
 mkdir -p "$OUT" models
 if [ "${SERVE_BENCH_FULL:-0}" = 1 ]; then
     MODEL=models/gpt2-124M-random.safetensors ITEMS=100000 REQ=500 RR=100
-    [ -f "$MODEL" ] || "$BIN" mkmodel -o "$MODEL"
 else
     MODEL=$OUT/small.safetensors ITEMS=5000 REQ=100 RR=20
     "$BIN" mkmodel -o "$MODEL" --layers 2 --heads 2 --embd 64 --vocab 50257 --ctx 128
 fi
+MODEL=${SERVE_BENCH_MODEL:-$MODEL} ITEMS=${SERVE_BENCH_ITEMS:-$ITEMS}
+REQ=${SERVE_BENCH_REQ:-$REQ} RR=${SERVE_BENCH_RR:-$RR}
+[ -f "$MODEL" ] || "$BIN" mkmodel -o "$MODEL"
 "$LOAD" make-index -m "$MODEL" --items "$ITEMS" -o "$OUT"
 "$BIN" serve -m "$MODEL" --index "$OUT/items.g2ri" --items "$OUT/items.jsonl" --listen 127.0.0.1:0 -t 2 \
     2> "$OUT/serve.err" &

@@ -496,6 +496,7 @@ typedef struct {
  * G2R_RERANK_TEMPLATE): {TYPE} becomes the texts of the 3 most recent events
  * of that type, newest first, joined by ", " ("nothing" when none); {recent}
  * the 8 most recent events as "TYPE TEXT", joined by "; "; "{{" is "{".
+ * Events without text are left out. 
  * *out is malloc'd. */
 g2r_status g2r_rerank_prompt(const char *tmpl, const g2r_event *ev, size_t n, char **out, g2r_error *err);
 

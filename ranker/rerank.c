@@ -60,7 +60,7 @@ static void sb_add_text(strbuf *b, const g2r_event *e) {
 static void fill_type(strbuf *b, const g2r_event *ev, size_t n, const char *type, size_t type_len) {
     int used = 0;
     for (size_t i = n; i-- > 0 && used < G2R_RERANK_PER_TYPE;) {
-        if (strlen(ev[i].type) != type_len || memcmp(ev[i].type, type, type_len)) continue;
+        if (ev[i].text_len == 0 || strlen(ev[i].type) != type_len || memcmp(ev[i].type, type, type_len)) continue;
         if (used++) sb_add(b, ", ", 2);
         sb_add_text(b, &ev[i]);
     }
@@ -68,14 +68,15 @@ static void fill_type(strbuf *b, const g2r_event *ev, size_t n, const char *type
 }
 
 static void fill_recent(strbuf *b, const g2r_event *ev, size_t n) {
-    size_t first = n > G2R_RERANK_RECENT ? n - G2R_RERANK_RECENT : 0;
-    for (size_t i = n; i-- > first;) {
-        if (i + 1 < n) sb_add(b, "; ", 2);
+    int used = 0;
+    for (size_t i = n; i-- > 0 && used < G2R_RERANK_RECENT;) {
+        if (ev[i].text_len == 0) continue;
+        if (used++) sb_add(b, "; ", 2);
         sb_add(b, ev[i].type, strlen(ev[i].type));
         sb_add(b, " ", 1);
         sb_add_text(b, &ev[i]);
     }
-    if (n == 0) sb_add(b, "nothing", 7);
+    if (!used) sb_add(b, "nothing", 7);
 }
 
 g2r_status g2r_rerank_prompt(const char *tmpl, const g2r_event *ev, size_t n, char **out, g2r_error *err) {

@@ -317,7 +317,9 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
     g2r_event ev = {u ? u->id : "", e->text, e->text_len, type, item, e->ts, e->weight};
     if (!st) st = g2r_profile_add(u->profile, &ev, vec, row, err);
     if (!st) {
-        if (e->text_len) push_recent(u, type, e->text, e->text_len);
+        size_t tl = e->text_len;
+        const char *t = tl ? e->text : row >= 0 ? g2r_catalog_text(s->cat, row, &tl) : NULL;
+        if (t && tl) push_recent(u, type, t, tl); /* the prompt of a re-rank reads these */
         u->n_events++;
         s->n_events++;
         *user_events = u->n_events;

@@ -44,6 +44,10 @@ TEST(rerank_prompt_fills_the_template_from_recent_events) {
     REQUIRE(g2r_rerank_prompt("{cart}|{recent}|{{x}", e, 3, &p, &err) == G2R_OK);
     CHECK(!strcmp(p, "nothing|view blue socks; search running; view red shoes|{x}"));
     free(p);
+    g2r_event with_item[2] = {ev("view", "kettle"), ev("view", "")}; /* an item event without text */
+    REQUIRE(g2r_rerank_prompt("{view}|{recent}", with_item, 2, &p, &err) == G2R_OK);
+    CHECK(!strcmp(p, "kettle|view kettle"));
+    free(p);
     REQUIRE(g2r_rerank_prompt("{recent}", e, 0, &p, &err) == G2R_OK);
     CHECK(!strcmp(p, "nothing"));
     free(p);
