@@ -377,8 +377,14 @@ TEST(serve_kill9_loses_no_acknowledged_event) {
     for (int i = 0; i < SENT; i++)
         p += sprintf(p, "{\"op\":\"event\",\"user\":\"k%d\",\"text\":\"item number %d\",\"ts\":%d,\"req\":%d}\n", i, i % 50, i, i);
     pid_t writer = fork();
-    if (writer == 0) { /* feeds the server while we read its answers */
-        child_send(&c, all);
+    if (writer == 0) { /* feeds the server line by line while we read its answers */
+        for (char *line = all, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+            char save = nl[1];
+            nl[1] = 0;
+            if (child_send(&c, line)) break;
+            nl[1] = save;
+            usleep(5000);
+        }
         _exit(0);
     }
     free(all);
@@ -388,9 +394,10 @@ TEST(serve_kill9_loses_no_acknowledged_event) {
         int req = -1;
         if (sscanf(line, "{\"req\":%d,\"ok\":true", &req) == 1 && req >= 0 && req < SENT) acked[req] = 1, n_acked++;
     }
-    kill(c.pid, SIGKILL);
+    kill(c.pid, SIGKILL); /* mid-stream: the writer is still sending */
+    int ws = 0;
     kill(writer, SIGKILL);
-    waitpid(writer, NULL, 0);
+    waitpid(writer, &ws, 0);
     child_finish(&c, 5000);
     REQUIRE(n_acked == KILL_AFTER);
 
