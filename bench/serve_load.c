@@ -193,7 +193,8 @@ static void *client_main(void *arg) {
     size_t have = 0;
     for (int i = 0; i < c->requests && now_ms() < c->deadline; i++) {
         char req[1024], text[512];
-        int user = (i + c->id) % c->users; /* one client of >= users requests reaches every user */
+        /* one client of >= users requests reaches every user; mix ranks the user of its last event */
+        int user = (!strcmp(c->op, "mix") ? i / 2 + c->id : i + c->id) % c->users;
         const char *op = c->op;
         if (!strcmp(op, "mix")) op = i % 2 ? "rank" : "event";
         if (!strcmp(op, "event")) {

@@ -30,6 +30,7 @@
 #define G2R_RANKER_SERVE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -138,7 +139,7 @@ struct g2r_server {
     double lat[OP_COUNT][G2R_LAT_RING];
     uint64_t n_lat[OP_COUNT];
     int stop_pipe[2];        /* written by g2r_server_stop */
-    volatile int stopping;
+    atomic_int stopping;     /* set by g2r_server_stop (from a signal handler too) */
 };
 
 #endif

@@ -57,7 +57,7 @@ static g2r_status serve_conn(g2r_server *s, int in, int out_fd, g2r_error *err) 
     if (!buf) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory for a %zu-byte line buffer", cap);
     int skipping = 0, eof = 0;
     g2r_status st = G2R_OK;
-    while (!eof && !s->stopping) {
+    while (!eof && !atomic_load(&s->stopping)) {
         struct pollfd p[2] = {{in, POLLIN, 0}, {s->stop_pipe[0], POLLIN, 0}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR) continue;
@@ -181,7 +181,7 @@ g2r_status g2r_serve_tcp(g2r_server *s, const char *addr, void (*on_listen)(cons
     snprintf(bound, sizeof bound, "%s:%d", ip, ntohs(sa.sin_port));
     if (on_listen) on_listen(bound, user);
     conn *list = NULL;
-    while (!s->stopping) {
+    while (!atomic_load(&s->stopping)) {
         struct pollfd p[2] = {{lfd, POLLIN, 0}, {s->stop_pipe[0], POLLIN, 0}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR) continue;

@@ -158,7 +158,7 @@ g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *i
 }
 
 void g2r_server_stop(g2r_server *s) {
-    s->stopping = 1;
+    atomic_store(&s->stopping, 1);
     if (s->stop_pipe[1] >= 0) {
         ssize_t w = write(s->stop_pipe[1], "x", 1); /* never read: stays readable for every poller */
         (void)w;
