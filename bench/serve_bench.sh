@@ -4,7 +4,8 @@
 #   full: SERVE_BENCH_FULL=1, the 124M-shaped random model (F32), 100,000 items,
 #         500 requests per row (the targets are stated for this one)
 #   SERVE_BENCH_MODEL, SERVE_BENCH_ITEMS, SERVE_BENCH_REQ, SERVE_BENCH_RR override
-#   the model file, the catalog size, requests per row and re-rank requests
+#   the model file, the catalog size, requests per row and re-rank requests;
+#   SERVE_BENCH_REPS the in-process reference repetitions (20)
 # Latencies are measured at the client (send to answer), one request at a time
 # per client; the server runs with -t 2.
 set -eu
@@ -43,7 +44,7 @@ echo "|---|---|---|---|---|---|"
 "$LOAD" load --port "$PORT" --op rank --requests "$REQ" --users 100
 "$LOAD" load --port "$PORT" --op rerank --rerank 20 --requests "$RR" --users 100
 "$LOAD" load --port "$PORT" --op mix --clients 8 --requests "$REQ" --users 100 --seconds 120
-"$LOAD" engine -m "$MODEL" --reps 20
+"$LOAD" engine -m "$MODEL" --reps "${SERVE_BENCH_REPS:-20}"
 echo
 "$LOAD" load --port "$PORT" --op stats --requests 1
 kill -TERM $PID
