@@ -551,12 +551,11 @@ typedef struct {
     const char *prompt_template;/* re-rank prompt; NULL: G2R_RERANK_TEMPLATE */
     double alpha;               /* default re-rank blend */
     g2r_profile_params profile;
-    g2r_pooling pooling;        /* set from the index when it opens */
     int max_clients;            /* TCP connections at once; 0: 64 */
     int n_threads;              /* index scans; <= 0: all cores */
 } g2r_serve_options;
 
-/* Defaults: everything 0 above, alpha 0.5, default profile params, mean pooling. */
+/* Defaults: everything 0 above, alpha 0.5, default profile params. */
 void g2r_serve_options_default(g2r_serve_options *o);
 
 typedef struct g2r_server g2r_server;

@@ -128,6 +128,7 @@ struct g2r_server {
     const g2r_tokenizer *tok;
     g2r_serve_options o;
     int dim;
+    g2r_pooling pooling;     /* the index's: events are embedded like its items */
     pthread_mutex_t state_mu, model_mu, stats_mu;
     g2r_catalog *cat;
     g2r_ecache *cache;

@@ -19,7 +19,6 @@ void g2r_serve_options_default(g2r_serve_options *o) {
     memset(o, 0, sizeof *o);
     o->alpha = 0.5;
     g2r_profile_params_default(&o->profile);
-    o->pooling = G2R_POOL_MEAN;
 }
 
 static double now_ms(void) {
@@ -134,7 +133,7 @@ g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *i
     if (!st) {
         g2r_index_info info;
         g2r_index_info_get(g2r_catalog_index(s->cat), &info);
-        s->o.pooling = info.pooling; /* events are embedded like the items */
+        s->pooling = info.pooling;
         s->dim = g2r_catalog_dim(s->cat);
         if (s->dim != g2r_model_config(m).n_embd)
             st = g2r_fail(err, G2R_EFORMAT, "%s: vectors of %d floats, the model's are %d", index_path, s->dim,
@@ -294,7 +293,7 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
                       (int)(e->item_len < 100 ? e->item_len : 100), e->item);
     if (!st && !have) { /* a forward pass, outside the state lock */
         pthread_mutex_lock(&s->model_mu);
-        st = g2r_embed_texts(s->m, s->tok, s->o.pooling, g2r_catalog_index(s->cat), 1, &e->text, &e->text_len, vec,
+        st = g2r_embed_texts(s->m, s->tok, s->pooling, g2r_catalog_index(s->cat), 1, &e->text, &e->text_len, vec,
                              err);
         pthread_mutex_unlock(&s->model_mu);
     }
@@ -490,7 +489,7 @@ static g2r_status op_add(g2r_server *s, const g2r_json *o, FILE *out, g2r_error 
     g2r_status st = meta && vec ? G2R_OK : g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
     if (!st) {
         pthread_mutex_lock(&s->model_mu);
-        st = g2r_embed_texts(s->m, s->tok, s->o.pooling, g2r_catalog_index(s->cat), 1, &text->str, &text->len, vec, err);
+        st = g2r_embed_texts(s->m, s->tok, s->pooling, g2r_catalog_index(s->cat), 1, &text->str, &text->len, vec, err);
         pthread_mutex_unlock(&s->model_mu);
     }
     size_t live = 0;
