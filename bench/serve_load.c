@@ -5,14 +5,15 @@
  *   serve_load engine -m MODEL                         in-process reference timings: one 32-token
  *                                                      embedding; a --rerank 20 scoring split into
  *                                                      prefix and candidates
- *   serve_load load --port P [--op event|event-new|rank|rerank|mix] [--clients C]
- *                   [--requests R] [--seconds S] [--users U] [--k 10] [--rerank 20]
+ *   serve_load load --port P [--op event|event-new|rank|rerank|mix|stats] [--clients C]
+ *                   [--requests R] [--seconds S] [--users U] [--texts T] [--k 10] [--rerank 20]
  *
  * `load` connects C clients to 127.0.0.1:P (no other host is possible), each
  * sending at most R requests, one at a time, for at most S seconds, and prints
  * one Markdown row: requests/s and latency percentiles (ms, measured at the
- * client: send to full answer line).  Ops: event (texts from a small set, so
- * the cache answers after the first of each), event-new (a new text of about
+ * client: send to full answer line).  Request i of client c is for user
+ * (i + c) mod U.  Ops: event (T distinct texts, 64 by default, so the cache
+ * answers after the first of each), event-new (a new text of about
  * 24 tokens each time: a forward pass), rank (k results for a user with a
  * profile), rerank (rank plus --rerank N), mix (events and ranks, 1:1),
  * stats (prints the server's stats line). */
@@ -144,7 +145,7 @@ static int engine_ref(const char *model, int reps) {
 /* ---- load */
 
 typedef struct {
-    int port, id, requests, users, k, rerank;
+    int port, id, requests, users, k, rerank, texts;
     double deadline;
     const char *op;
     double *lat;
@@ -198,7 +199,7 @@ static void *client_main(void *arg) {
         const char *op = c->op;
         if (!strcmp(op, "mix")) op = i % 2 ? "rank" : "event";
         if (!strcmp(op, "event")) {
-            g2r_rng fixed = {(uint64_t)(g2r_rng_u64(&r) % 64) + 1}; /* 64 distinct texts */
+            g2r_rng fixed = {(uint64_t)(g2r_rng_u64(&r) % (uint64_t)c->texts) + 1}; /* --texts distinct texts */
             make_text(&fixed, text, sizeof text, 8);
             snprintf(req, sizeof req, "{\"op\":\"event\",\"user\":\"u%d\",\"text\":\"%s\",\"ts\":%d}\n", user, text, i);
         } else if (!strcmp(op, "event-new")) {
@@ -232,7 +233,7 @@ static void *client_main(void *arg) {
 }
 
 static int load(int argc, char **argv) {
-    int port = 0, clients = 1, requests = 100, users = 100, k = 10, rerank = 20;
+    int port = 0, clients = 1, requests = 100, users = 100, k = 10, rerank = 20, texts = 64;
     double seconds = 30;
     const char *op = "rank";
     for (int i = 2; i + 1 < argc; i += 2) {
@@ -244,17 +245,18 @@ static int load(int argc, char **argv) {
         else if (!strcmp(a, "--users")) users = atoi(v);
         else if (!strcmp(a, "--k")) k = atoi(v);
         else if (!strcmp(a, "--rerank")) rerank = atoi(v);
+        else if (!strcmp(a, "--texts")) texts = atoi(v);
         else if (!strcmp(a, "--op")) op = v;
         else return fprintf(stderr, "serve_load: unknown option %s\n", a), 2;
     }
     if (port <= 0 || port > 65535 || clients < 1 || clients > 64 || requests < 1 || requests > 10000000 || users < 1 ||
-        seconds <= 0 || seconds > 3600)
+        seconds <= 0 || seconds > 3600 || texts < 1)
         return fprintf(stderr, "serve_load: bad --port/--clients (1-64)/--requests/--users/--seconds (<= 3600)\n"), 2;
     client *c = calloc((size_t)clients, sizeof *c);
     pthread_t *th = calloc((size_t)clients, sizeof *th);
     double t0 = now_ms(), deadline = t0 + seconds * 1e3;
     for (int i = 0; i < clients; i++) {
-        c[i] = (client){port, i, requests, users, k, rerank, deadline, op, malloc(sizeof(double) * (size_t)requests), 0, 0};
+        c[i] = (client){port, i, requests, users, k, rerank, texts, deadline, op, malloc(sizeof(double) * (size_t)requests), 0, 0};
         pthread_create(&th[i], NULL, client_main, &c[i]);
     }
     size_t total = 0;
@@ -287,6 +289,6 @@ int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "load")) return load(argc, argv);
     fprintf(stderr, "usage: serve_load make-index -m MODEL --items N -o DIR | engine -m MODEL [--reps R] |\n"
                     "       load --port P [--op event|event-new|rank|rerank|mix] [--clients C] [--requests R]\n"
-                    "            [--seconds S] [--users U] [--k K] [--rerank N]\n");
+                    "            [--seconds S] [--users U] [--texts T] [--k K] [--rerank N]\n");
     return 2;
 }
