@@ -66,7 +66,7 @@ int cmd_rank(int argc, char **argv) {
     g2r_rerank_options rro = {0, 0.5, NULL, NULL};
     g2r_profile_params pp;
     g2r_profile_params_default(&pp);
-    g2r_rank_options ro = {10, 0, 0, 0};
+    g2r_rank_options ro = {10, 0, 0, 0, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int handled;

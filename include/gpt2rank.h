@@ -339,7 +339,8 @@ void g2r_index_vector(const g2r_index *ix, size_t row, float *out);
 /* Applies the index's post-processing (centre, drop directions) to a pooled
  * embedding in place and L2-normalises it. */
 void g2r_index_postprocess(const g2r_index *ix, float *v);
-/* g2r_topk over the index's rows with the index's threads. */
+/* g2r_topk over the index's rows with the index's threads (one scan at a
+ * time per index; see g2r_rank_options.scanner for concurrent callers). */
 g2r_status g2r_index_topk(g2r_index *ix, const float *q, int nq, int k, const int64_t *exclude, size_t n_exclude,
                           g2r_hit *out, int *n_out, g2r_error *err);
 
@@ -354,7 +355,7 @@ typedef struct {
     g2r_pooling pooling;
     int center;            /* subtract the catalog mean */
     int drop_pc;           /* remove this many top principal directions */
-    int append;            /* keep out_path's items; reuse vectors of unchanged texts */
+    int append;            /* keep out_path's items (when it exists); reuse vectors of unchanged texts */
     int progress;          /* a progress line on stderr */
     size_t max_line;       /* JSON Lines limit; 0: 1 MiB */
 } g2r_build_options;
@@ -427,6 +428,8 @@ typedef struct {
     int exclude_seen;      /* drop items named by the profile's events */
     double mmr;            /* 0: off; else lambda in (0, 1] for maximal marginal relevance */
     int explain;           /* fill because[] */
+    g2r_scanner *scanner;  /* NULL: the index's own (one rank at a time per index);
+                            * one scanner per thread lets threads rank concurrently */
 } g2r_rank_options;
 
 typedef struct {

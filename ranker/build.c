@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "ranker/index_internal.h"
@@ -152,7 +153,7 @@ g2r_status g2r_index_build(g2r_model *m, const g2r_tokenizer *tok, const char *i
 
     g2r_index_spec spec = {dim, opt->dtype, opt->pooling, mi.fingerprint, NULL, 0, NULL};
     size_t n_old = 0;
-    if (opt->append) {
+    if (opt->append && access(out_path, F_OK) == 0) {
         g2r_index_options io = {1, mi.fingerprint};
         if ((st = g2r_index_open(out_path, &io, &old, err))) goto done;
         g2r_index_info info;

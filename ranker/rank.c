@@ -88,7 +88,9 @@ g2r_status g2r_rank(g2r_index *ix, const g2r_profile *p, const g2r_rank_options 
         goto done;
     }
     int n;
-    if ((st = g2r_index_topk(ix, q, 1, (int)n_cand, seen, n_seen, cand, &n, err))) goto done;
+    st = o->scanner ? g2r_topk(o->scanner, g2r_index_vectors(ix), q, 1, (int)n_cand, seen, n_seen, cand, &n, err)
+                    : g2r_index_topk(ix, q, 1, (int)n_cand, seen, n_seen, cand, &n, err);
+    if (st) goto done;
     int k = n < o->k ? n : o->k;
     if (o->mmr > 0 && o->mmr < 1) {
         for (int c = 0; c < n; c++) g2r_index_vector(ix, (size_t)cand[c].index, vec + (size_t)c * dim);

@@ -118,7 +118,7 @@ TEST(rank_excludes_seen_items_and_mmr_diversifies) {
     g2r_result r[4];
     int n;
     g2r_error err = {0};
-    g2r_rank_options o = {3, 0, 0, 0};
+    g2r_rank_options o = {3, 0, 0, 0, NULL};
     REQUIRE(g2r_rank(ix, p, &o, r, &n, &err) == G2R_OK);
     REQUIRE(n == 3);
     CHECK(!strcmp(id_of(ix, &r[0]), "P"));
@@ -153,7 +153,7 @@ TEST(rank_returns_all_unseen_items_when_k_exceeds_them) {
     g2r_result r[10];
     int n;
     g2r_error err = {0};
-    g2r_rank_options o = {10, 1, 0.7, 0};
+    g2r_rank_options o = {10, 1, 0.7, 0, NULL};
     REQUIRE(g2r_rank(ix, p, &o, r, &n, &err) == G2R_OK);
     CHECK_EQ_INT(n, N_CRAFTED - 2);
     for (int i = 0; i < n; i++) CHECK(strcmp(id_of(ix, &r[i]), "P") && strcmp(id_of(ix, &r[i]), "Q"));
@@ -170,7 +170,7 @@ TEST(rank_explains_with_the_events_that_contributed_most) {
     g2r_result r[1];
     int n;
     g2r_error err = {0};
-    g2r_rank_options o = {1, 1, 0, 1};
+    g2r_rank_options o = {1, 1, 0, 1, NULL};
     REQUIRE(g2r_rank(ix, p, &o, r, &n, &err) == G2R_OK);
     REQUIRE(n == 1);
     CHECK(!strcmp(id_of(ix, &r[0]), "R"));
@@ -210,7 +210,7 @@ TEST(rank_refuses_an_empty_profile) {
     g2r_result r[1];
     int n;
     g2r_error err = {0};
-    g2r_rank_options o = {1, 0, 0, 0};
+    g2r_rank_options o = {1, 0, 0, 0, NULL};
     CHECK(g2r_rank(ix, p, &o, r, &n, &err) == G2R_EARG);
     CHECK_CONTAINS(err.msg, "profile is empty");
     g2r_profile_free(p);
