@@ -44,7 +44,7 @@ echo "|---|---|---|---|---|---|"
 "$LOAD" load --port "$PORT" --op event --texts "$TEXTS" --requests "$REQ" --users 100
 "$LOAD" load --port "$PORT" --op rank --requests "$REQ" --users 100
 "$LOAD" load --port "$PORT" --op rerank --rerank 20 --requests "$RR" --users 100
-"$LOAD" load --port "$PORT" --op mix --clients 8 --requests "$REQ" --users 100 --seconds 120
+"$LOAD" load --port "$PORT" --op mix --texts "$TEXTS" --clients 8 --requests "$REQ" --users 100 --seconds 120
 "$LOAD" engine -m "$MODEL" --reps "${SERVE_BENCH_REPS:-20}"
 echo
 "$LOAD" load --port "$PORT" --op stats --requests 1
