@@ -386,7 +386,8 @@ static g2r_status op_rank(g2r_server *s, const g2r_json *o, FILE *out, g2r_error
     if (!(alpha >= 0 && alpha <= 1)) return g2r_fail(err, G2R_EARG, "rank: \"alpha\" must be in [0, 1]");
     if (!(mmr >= 0 && mmr <= 1)) return g2r_fail(err, G2R_EARG, "rank: \"mmr\" must be in [0, 1]");
     int kk = (int)k, nr = (int)n_rr, want = kk > nr ? kk : nr;
-    g2r_rank_options ro = {want, bool_or(o, "exclude_seen", 0), mmr, bool_or(o, "explain", 0)};
+    g2r_rank_options ro = {.k = want, .exclude_seen = bool_or(o, "exclude_seen", 0), .mmr = mmr,
+                           .explain = bool_or(o, "explain", 0)};
     g2r_result *res = calloc((size_t)want, sizeof *res);
     const char **ids = calloc((size_t)want, sizeof *ids), **texts = calloc((size_t)want, sizeof *texts);
     size_t *id_lens = calloc((size_t)want, sizeof *id_lens), *text_lens = calloc((size_t)want, sizeof *text_lens);

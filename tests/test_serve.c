@@ -109,7 +109,7 @@ TEST(serve_rank_equals_g2r_rank_and_follows_item_changes) {
     const char *variants[][2] = {{"", "{\"k\":8,\"exclude_seen\":false,\"mmr\":0,\"explain\":false}"},
                                  {"", "{\"k\":4,\"exclude_seen\":true,\"mmr\":0,\"explain\":true}"},
                                  {"", "{\"k\":3,\"exclude_seen\":true,\"mmr\":0.5,\"explain\":false}"}};
-    g2r_rank_options ros[3] = {{8, 0, 0, 0}, {4, 1, 0, 1}, {3, 1, 0.5, 0}};
+    g2r_rank_options ros[3] = {{.k = 8}, {.k = 4, .exclude_seen = 1, .explain = 1}, {.k = 3, .exclude_seen = 1, .mmr = 0.5}};
     for (int v = 0; v < 3; v++) {
         g2r_result res[8];
         int n = 0;
