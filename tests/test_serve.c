@@ -358,9 +358,22 @@ TEST(serve_tcp_eight_concurrent_clients_all_answered) {
     char want[64];
     snprintf(want, sizeof want, "\"users\":%d,\"items\":8,\"events\":%d,", CLIENTS, CLIENTS * events);
     CHECK_CONTAINS(line, want);
+    const char *add = "{\"op\":\"add_item\",\"id\":\"late\",\"text\":\"a late arrival\"}\n";
+    REQUIRE(send(fd, add, strlen(add), MSG_NOSIGNAL) == (ssize_t)strlen(add));
+    REQUIRE(read_line(&rd, fd, line, sizeof line, 20000) > 0);
+    CHECK_CONTAINS(line, "\"items\":9");
     close(fd);
     kill(c.pid, SIGTERM);
     CHECK_EQ_INT(child_finish(&c, 20000), 0);
+    /* SIGTERM saved the changed catalog */
+    g2r_index *ix = NULL;
+    g2r_error err = {0};
+    REQUIRE(g2r_index_open(f.index, NULL, &ix, &err) == G2R_OK);
+    g2r_index_info info;
+    g2r_index_info_get(ix, &info);
+    CHECK_EQ_INT(info.count, 9);
+    CHECK(g2r_index_find(ix, "late", 4) >= 0);
+    g2r_index_close(ix);
 }
 
 /* ---- kill -9 */
