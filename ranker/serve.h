@@ -150,6 +150,7 @@ struct g2r_server {
     uint64_t hits, misses;
     double lat[OP_COUNT][G2R_LAT_RING];
     uint64_t n_lat[OP_COUNT];
+    int opened;              /* g2r_server_open succeeded: close may save */
     int stop_pipe[2];        /* written by g2r_server_stop */
     atomic_int stopping;     /* set by g2r_server_stop (from a signal handler too) */
 };

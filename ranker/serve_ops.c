@@ -300,6 +300,7 @@ g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *i
         g2r_server_close(s, NULL);
         return st;
     }
+    s->opened = 1;
     *out = s;
     return G2R_OK;
 }
@@ -317,8 +318,9 @@ g2r_status g2r_server_sync(g2r_server *s, g2r_error *err) { return s->log ? g2r_
 g2r_status g2r_server_close(g2r_server *s, g2r_error *err) {
     if (!s) return G2R_OK;
     g2r_status st = G2R_OK;
-    if (s->cat && g2r_catalog_dirty(s->cat)) st = g2r_catalog_save(s->cat, err);
-    if (s->log && s->cache) { /* after the save: profile rows are the new file's */
+    /* a server that failed to open (a bad log, say) must not cover it with a snapshot */
+    if (s->opened && g2r_catalog_dirty(s->cat)) st = g2r_catalog_save(s->cat, err);
+    if (s->opened && s->log) { /* after the save: profile rows are the new file's */
         g2r_status st2 = snapshot(s, st ? NULL : err);
         if (!st) st = st2;
     }
