@@ -21,6 +21,21 @@ INLINE __m512 load_row(g2r_vec_dtype dt, const void *p, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
+/* acc[r][j] += q_j[d..d+16) * row_r[d..d+16) (lanes outside m are zero) */
+INLINE void step(g2r_vec_dtype dt, int R, int Q, __m512 acc[4][4], const float *q, const char *x, size_t row_bytes,
+                 int d, int dim, __mmask16 m) {
+    const size_t es = dt == G2R_VEC_F32 ? 4 : 2;
+    __m512 xv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) xv[r] = load_row(dt, x + r * row_bytes + (size_t)d * es, m);
+#pragma GCC unroll 4
+    for (int j = 0; j < Q; j++) {
+        __m512 qv = _mm512_maskz_loadu_ps(m, q + (size_t)j * dim + d);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(qv, xv[r], acc[r][j]);
+    }
+}
+
 INLINE void block(g2r_vec_dtype dt, int R, int Q, float *scores, int nq, const float *q, const char *x,
                   size_t row_bytes, const float *scale, int dim) {
     __m512 acc[4][4];
@@ -28,19 +43,9 @@ INLINE void block(g2r_vec_dtype dt, int R, int Q, float *scores, int nq, const f
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++) acc[r][j] = _mm512_setzero_ps();
-    const size_t es = dt == G2R_VEC_F32 ? 4 : 2;
-    for (int d = 0; d < dim; d += 16) {
-        __mmask16 m = dim - d >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (dim - d)) - 1);
-        __m512 xv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) xv[r] = load_row(dt, x + r * row_bytes + (size_t)d * es, m);
-#pragma GCC unroll 4
-        for (int j = 0; j < Q; j++) {
-            __m512 qv = _mm512_maskz_loadu_ps(m, q + (size_t)j * dim + d);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(qv, xv[r], acc[r][j]);
-        }
-    }
+    int d = 0;
+    for (; d + 16 <= dim; d += 16) step(dt, R, Q, acc, q, x, row_bytes, d, dim, (__mmask16)0xffff);
+    if (d < dim) step(dt, R, Q, acc, q, x, row_bytes, d, dim, (__mmask16)((1u << (dim - d)) - 1));
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
@@ -59,6 +64,24 @@ INLINE __m512i dot_i8(int vnni, __m512i acc, __m512i qabs, __m512i xs) {
     return _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)));
 }
 
+INLINE void step_q8(int vnni, int R, int Q, __m512i acc[4][4], const int8_t *q, const char *x, size_t row_bytes,
+                    int d, int dim, __mmask64 m) {
+    __m512i xv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) xv[r] = _mm512_maskz_loadu_epi8(m, x + r * row_bytes + d);
+#pragma GCC unroll 4
+    for (int j = 0; j < Q; j++) {
+        __m512i qv = _mm512_maskz_loadu_epi8(m, q + (size_t)j * dim + d);
+        __m512i qabs = _mm512_abs_epi8(qv);
+        __mmask64 neg = _mm512_movepi8_mask(qv);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512i xs = _mm512_mask_sub_epi8(xv[r], neg, _mm512_setzero_si512(), xv[r]);
+            acc[r][j] = dot_i8(vnni, acc[r][j], qabs, xs);
+        }
+    }
+}
+
 INLINE void block_q8(int vnni, int R, int Q, float *scores, const g2r_dot_queries *qs, int j0, const char *x,
                      size_t row_bytes, const float *scale) {
     const int dim = qs->dim, nq = qs->nq;
@@ -68,23 +91,9 @@ INLINE void block_q8(int vnni, int R, int Q, float *scores, const g2r_dot_querie
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++) acc[r][j] = _mm512_setzero_si512();
-    for (int d = 0; d < dim; d += 64) {
-        __mmask64 m = dim - d >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (dim - d)) - 1);
-        __m512i xv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) xv[r] = _mm512_maskz_loadu_epi8(m, x + r * row_bytes + d);
-#pragma GCC unroll 4
-        for (int j = 0; j < Q; j++) {
-            __m512i qv = _mm512_maskz_loadu_epi8(m, q + (size_t)j * dim + d);
-            __m512i qabs = _mm512_abs_epi8(qv);
-            __mmask64 neg = _mm512_movepi8_mask(qv);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                __m512i xs = _mm512_mask_sub_epi8(xv[r], neg, _mm512_setzero_si512(), xv[r]);
-                acc[r][j] = dot_i8(vnni, acc[r][j], qabs, xs);
-            }
-        }
-    }
+    int d = 0;
+    for (; d + 64 <= dim; d += 64) step_q8(vnni, R, Q, acc, q, x, row_bytes, d, dim, ~(__mmask64)0);
+    if (d < dim) step_q8(vnni, R, Q, acc, q, x, row_bytes, d, dim, ((__mmask64)1 << (dim - d)) - 1);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
