@@ -235,7 +235,7 @@ int g2r_profile_kept_max(const g2r_profile *p) { return p->prm.keep_events; }
 /* ---- snapshots, for the serve loop's restarts (ranker/serve_state.c)
  *
  * Host byte order (a snapshot is read back by the same build): dim, the
- * ring size, n_kept, head, n_events, t_ref, sum[dim], the n_kept filled
+ * ring's bound, n_kept, head, n_events, t_ref, sum[dim], the n_kept filled
  * ring slots (always the first ones) with their vectors, then the seen rows, each mapped through row_map (dropped when
  * it maps to -1; the map must keep the order of the rows it keeps). */
 
@@ -268,6 +268,15 @@ g2r_status g2r_profile_read(int dim, const g2r_profile_params *prm, FILE *f, g2r
     int bad = get(f, hdr, sizeof hdr) || hdr[0] != dim || hdr[1] != p->prm.keep_events || hdr[2] < 0 ||
               hdr[2] > hdr[1] || hdr[3] < 0 || hdr[3] > (hdr[1] > 0 ? hdr[1] - 1 : 0);
     size_t ring = bad ? 0 : (size_t)hdr[2];
+    if (!bad && ring > 0) { /* the ring restarts at its size: it grows again on demand */
+        p->kept = malloc(sizeof(kept_event) * ring);
+        p->kept_vec = malloc(sizeof(float) * ring * (size_t)dim);
+        if (!p->kept || !p->kept_vec) {
+            g2r_profile_free(p);
+            return g2r_fail(err, G2R_ENOMEM, "profile: out of memory");
+        }
+        p->cap_kept = (int)ring;
+    }
     bad = bad || get(f, &n_events, sizeof n_events) || get(f, &p->t_ref, sizeof p->t_ref) ||
               get(f, p->sum, sizeof(double) * (size_t)dim) || get(f, p->kept, sizeof(kept_event) * ring) ||
               get(f, p->kept_vec, sizeof(float) * ring * (size_t)dim) || get(f, &n_seen, sizeof n_seen) ||
@@ -275,7 +284,7 @@ g2r_status g2r_profile_read(int dim, const g2r_profile_params *prm, FILE *f, g2r
     if (!bad) {
         p->n_events = (size_t)n_events;
         p->n_kept = hdr[2];
-        p->head = hdr[3];
+        p->head = p->n_kept ? hdr[3] % p->n_kept : 0; /* unwrapped: 0, the next add grows the ring */
         for (size_t k = 0; k < ring; k++) { /* strings stay terminated whatever the bytes */
             kept_event *e = &p->kept[k];
             e->type[sizeof e->type - 1] = e->item[sizeof e->item - 1] = e->text[sizeof e->text - 1] = 0;

@@ -133,12 +133,6 @@ const char *g2r_catalog_text(const g2r_catalog *c, int64_t row, size_t *len) {
     return a->text;
 }
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s, n), d[n] = 0;
-    return d;
-}
-
 g2r_status g2r_catalog_load_texts(g2r_catalog *c, const char *items_path, size_t max_line, g2r_error *err) {
     g2r_jsonl r;
     g2r_status st = g2r_jsonl_open(&r, items_path, max_line, err);
@@ -157,7 +151,7 @@ g2r_status g2r_catalog_load_texts(g2r_catalog *c, const char *items_path, size_t
         } else {
             int64_t row = g2r_index_find(c->ix, id->str, id->len);
             if (row >= 0 && !c->base_text[row]) {
-                c->base_text[row] = dup_n(text->str, text->len);
+                c->base_text[row] = g2r_dup_n(text->str, text->len);
                 c->base_text_len[row] = text->len;
                 if (!c->base_text[row]) st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", items_path);
             }
@@ -219,7 +213,7 @@ g2r_status g2r_catalog_add(g2r_catalog *c, const char *id, size_t id_len, const 
         return g2r_fail(err, G2R_ENOMEM, "serve: out of memory adding an item");
     g2r_status st = grow(c, err);
     if (st) return st;
-    added_item a = {dup_n(id, id_len), dup_n(text, text_len), dup_n(meta, meta_len), id_len, text_len, meta_len,
+    added_item a = {g2r_dup_n(id, id_len), g2r_dup_n(text, text_len), g2r_dup_n(meta, meta_len), id_len, text_len, meta_len,
                      g2r_text_hash(text, text_len)};
     if (!a.id || !a.text || !a.meta) {
         free(a.id), free(a.text), free(a.meta);

@@ -30,12 +30,6 @@ static double now_ms(void) {
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s, n), d[n] = 0;
-    return d;
-}
-
 /* ---- users: open addressing by hash of the id, at most half full */
 
 static g2r_user *find_user(const g2r_server *s, const char *id, size_t len) {
@@ -73,7 +67,7 @@ static g2r_status get_user(g2r_server *s, const char *id, size_t len, g2r_user *
         s->cap_users = cap;
     }
     g2r_user *u = calloc(1, sizeof *u);
-    if (!u || !(u->id = dup_n(id, len))) {
+    if (!u || !(u->id = g2r_dup_n(id, len))) {
         free(u);
         return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
     }
@@ -105,7 +99,7 @@ static void push_recent(g2r_user *u, const char *type, const char *text, size_t 
     g2r_recent *r = &u->recent[slot];
     free(r->type), free(r->text);
     r->type = strdup(type);
-    r->text = dup_n(text, text_len);
+    r->text = g2r_dup_n(text, text_len);
     r->text_len = r->text ? text_len : 0;
 }
 
@@ -462,7 +456,7 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
     char type[32];
     memcpy(type, e->type, e->type_len);
     type[e->type_len] = 0;
-    char *item = e->item ? dup_n(e->item, e->item_len) : NULL;
+    char *item = e->item ? g2r_dup_n(e->item, e->item_len) : NULL;
     g2r_event ev = {u ? u->id : "", e->text, e->text_len, type, item, e->ts, e->weight};
     if (!st) st = g2r_profile_add(u->profile, &ev, vec, row, err);
     if (!st) {

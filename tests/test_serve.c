@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "ranker/profile_internal.h"
 #include "ranker/serve.h"
 #include "tests/harness.h"
 #include "tests/test_serve_util.h"
@@ -567,5 +568,63 @@ TEST(serve_profile_snapshot_restores_profiles_without_the_log) {
         REQUIRE(read_line(&c, c.err, line, sizeof line, 20000) > 0);
         CHECK_CONTAINS(line, "events.log:1: event log: at byte 0");
         CHECK_EQ_INT(child_finish(&c, 20000), 1);
+    }
+}
+
+static int64_t keep_row(void *user, int64_t row) {
+    (void)user;
+    return row == 5 ? -1 : row; /* row 5 left the file */
+}
+
+TEST(serve_profile_write_read_round_trip_wrapped_and_not) {
+    g2r_profile_params prm;
+    g2r_profile_params_default(&prm);
+    prm.keep_events = 4;
+    for (int n_ev = 3; n_ev <= 7; n_ev += 4) { /* 3: the ring has not wrapped; 7: it has */
+        g2r_profile *p = NULL, *q = NULL;
+        g2r_error err = {0};
+        REQUIRE(g2r_profile_new(3, &prm, &p, &err) == G2R_OK);
+        for (int i = 0; i < n_ev; i++) {
+            float v[3] = {(float)(i % 3 == 0), (float)(i % 3 == 1), (float)(i % 3 == 2)};
+            char text[16];
+            snprintf(text, sizeof text, "t%d", i);
+            g2r_event e = {"u", text, strlen(text), i % 2 ? "view" : "cart", NULL, 100.0 * i, 1};
+            REQUIRE(g2r_profile_add(p, &e, v, i < 3 ? 2 * i + 1 : -1, &err) == G2R_OK); /* seen rows 1, 3, 5 */
+        }
+        FILE *f = tmpfile();
+        REQUIRE(f);
+        CHECK(g2r_profile_write(p, f, keep_row, NULL) == 0);
+        rewind(f);
+        REQUIRE(g2r_profile_read(3, &prm, f, &q, &err) == G2R_OK);
+        fclose(f);
+        for (int round = 0; round < 2; round++) {
+            float a[3], b[3], x[3] = {0.6f, 0.8f, 0}, ca[8], cb[8];
+            CHECK(g2r_profile_vector(p, a) && g2r_profile_vector(q, b));
+            for (int d = 0; d < 3; d++) CHECK_NEAR(a[d], b[d], 0);
+            int na = g2r_profile_contributions(p, x, ca), nb = g2r_profile_contributions(q, x, cb);
+            CHECK_EQ_INT(na, nb);
+            for (int i = 0; i < na && i < nb; i++) CHECK_NEAR(ca[i], cb[i], 1e-7);
+            CHECK_EQ_INT(g2r_profile_n_events(p), g2r_profile_n_events(q));
+            size_t ns_p, ns_q;
+            g2r_profile_seen(p, &ns_p);
+            const int64_t *sq = g2r_profile_seen(q, &ns_q);
+            CHECK_EQ_INT(ns_q, ns_p - (n_ev >= 3)); /* row 5 dropped */
+            CHECK(ns_q >= 2 && sq[0] == 1 && sq[1] == 3);
+            /* both go on the same way */
+            float v[3] = {0.5f, 0.5f, 0.70710678f};
+            g2r_event e = {"u", "next", 4, "search", NULL, 1000, 1};
+            REQUIRE(g2r_profile_add(p, &e, v, -1, &err) == G2R_OK && g2r_profile_add(q, &e, v, -1, &err) == G2R_OK);
+        }
+        g2r_profile_params other = prm;
+        other.keep_events = 5; /* another ring bound: refused */
+        f = tmpfile();
+        REQUIRE(f);
+        CHECK(g2r_profile_write(p, f, keep_row, NULL) == 0);
+        rewind(f);
+        g2r_profile *r = NULL;
+        CHECK(g2r_profile_read(3, &other, f, &r, &err) == G2R_EFORMAT);
+        fclose(f);
+        g2r_profile_free(p);
+        g2r_profile_free(q);
     }
 }
