@@ -247,9 +247,19 @@ int g2r_profile_write(const g2r_profile *p, FILE *f, int64_t (*row_map)(void *us
     int32_t hdr[4] = {p->dim, p->prm.keep_events, p->n_kept, p->head};
     size_t ring = (size_t)p->n_kept;
     if (put(f, hdr, sizeof hdr) || put(f, &n_events, sizeof n_events) || put(f, &p->t_ref, sizeof p->t_ref) ||
-        put(f, p->sum, sizeof(double) * (size_t)p->dim) || put(f, p->kept, sizeof(kept_event) * ring) ||
-        put(f, p->kept_vec, sizeof(float) * ring * (size_t)p->dim))
+        put(f, p->sum, sizeof(double) * (size_t)p->dim))
         return -1;
+    for (size_t i = 0; i < ring; i++) { /* a clean copy: no stale bytes after the strings or in padding */
+        const kept_event *k = &p->kept[i];
+        kept_event c;
+        memset(&c, 0, sizeof c);
+        memcpy(c.type, k->type, strlen(k->type)); /* each is NUL-terminated within its array */
+        memcpy(c.item, k->item, strlen(k->item));
+        memcpy(c.text, k->text, strlen(k->text));
+        c.has_item = k->has_item, c.ts = k->ts, c.w = k->w;
+        if (put(f, &c, sizeof c)) return -1;
+    }
+    if (put(f, p->kept_vec, sizeof(float) * ring * (size_t)p->dim)) return -1;
     for (size_t i = 0; i < p->n_seen; i++) n_seen += row_map(user, p->seen[i]) >= 0;
     if (put(f, &n_seen, sizeof n_seen)) return -1;
     for (size_t i = 0; i < p->n_seen; i++) {
