@@ -157,3 +157,13 @@ bench: $(BIN)
 	$(abspath $(BIN)) bench -m $(BENCH_MODEL) --f16 $(BENCH_MODEL:.safetensors=)-f16.safetensors \
 		--bf16 $(BENCH_MODEL:.safetensors=)-bf16.safetensors --q8 $(BENCH_MODEL:.safetensors=)-q8.safetensors \
 		--json bench/out/bench.json $(BENCH_ARGS)
+
+# --- serve ---
+# make serve-bench: the serve latency table (bench/serve_bench.sh) on a small
+# model; SERVE_BENCH_FULL=1 for the 124M-shaped model and 100,000 items.
+.PHONY: serve-bench
+$(BUILD)/bench/serve_load: $(BUILD)/bench/serve_load.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+serve-bench: $(BIN) $(BUILD)/bench/serve_load
+	BIN=$(abspath $(BIN)) LOAD=$(BUILD)/bench/serve_load sh bench/serve_bench.sh

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"topk", cmd_topk, "exact cosine top-K over raw float32 matrices"},
     {"eval", cmd_eval, "leave-one-out Recall@K, NDCG@K, coverage, diversity"},
     {"bench", cmd_bench, "throughput beside the machine's ceilings and PyTorch; accuracy of each dtype"},
+    {"serve", cmd_serve, "keep the model and index in memory; answer JSON Lines requests (stdin or TCP)"},
 };
 
 static void usage(FILE *f) {
