@@ -88,3 +88,20 @@ clean:
 	rm -rf $(BUILD) gpt2rank libgpt2rank.a
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- cuda ---
+# nvcc writes a .d beside each object, so header edits rebuild the .cu files.
+NVCC_FLAGS += -MMD -MP
+CUDA_BUILD ?= build-cuda
+
+.PHONY: cuda cuda-test
+# The GPU build lives in its own folder so it never mixes with CPU-only objects.
+cuda:
+	$(MAKE) CUDA=1 BUILD=$(CUDA_BUILD) BIN=$(CUDA_BUILD)/gpt2rank $(CUDA_BUILD)/gpt2rank $(CUDA_BUILD)/gpu_bench
+
+# The CUDA tests (they skip, saying why, on a machine without a GPU).
+cuda-test:
+	$(MAKE) CUDA=1 BUILD=$(CUDA_BUILD) BIN=$(CUDA_BUILD)/gpt2rank test T=$(or $(T),cuda)
+
+$(BUILD)/gpu_bench: $(BUILD)/bench/gpu_bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
