@@ -190,7 +190,7 @@ g2r_status g2r_cuda_session_new(g2r_cuda_model *m, int max_seqs, int max_tokens,
     size_t cache = (size_t)c->n_layer * (size_t)max_seqs * (size_t)max_tokens * C * sizeof(float);
     size_t meta = 2 * R + 4 * (size_t)max_seqs;
     s->len = calloc((size_t)max_seqs, sizeof(int));
-    s->h_meta = malloc(meta * sizeof(int));
+    s->h_meta = calloc(meta, sizeof(int));
     g2r_status st = !s->len || !s->h_meta ? g2r_fail(err, G2R_ENOMEM, "cuda session: out of memory") : G2R_OK;
     if (!st) st = g2r_cuda_malloc((void **)&s->x, R * C * 4, "activations x", err);
     if (!st) st = g2r_cuda_malloc((void **)&s->xn, R * C * 4, "activations xn", err);
@@ -314,7 +314,7 @@ g2r_status g2r_cuda_forward(g2r_cuda_session *s, int n_seqs, const int *const *i
                             s->len[i] + n_ids[i], s->max_tokens);
     }
     g2r_status st = check_ids(c->n_vocab, n_seqs, ids, n_ids, err);
-    if (st) return st;
+    if (st || n_seqs == 0) return st;
     int width = what == G2R_OUT_LOGITS ? c->n_vocab : c->n_embd;
     int *seq = malloc((size_t)n_seqs * 3 * sizeof(int));
     size_t *out_row = malloc((size_t)n_seqs * sizeof(size_t));

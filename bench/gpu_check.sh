@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# gpu_check.sh — the one prepared run for a GPU machine (an H200 here): build
+# with CUDA, run the GPU tests, time gpt2rank beside PyTorch on the same GPU and
+# weights, and print a short table last.  A few minutes in all.
+#
+#   bash bench/gpu_check.sh            full sizes (256x64 embedding, 1M x 768 top-10)
+#   QUICK=1 bash bench/gpu_check.sh    smaller sizes, for a first smoke run
+#
+# Logs and raw RESULT lines go to $OUT (the device tool's folder), else bench/out.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/cuda/bin:$PATH"
+OUT="${OUT:-bench/out}"
+mkdir -p "$OUT" models
+RES="$OUT/results.txt"
+: >"$RES"
+J=$(nproc 2>/dev/null || echo 4)
+step() { printf '\n== %s  (%s)\n' "$*" "$(date +%T)"; }
+
+if [ "${QUICK:-0}" = 1 ]; then
+    EMBED="64 64" DECODE=32 TOPK="100000 768 10" REPS=5
+else
+    EMBED="256 64" DECODE=128 TOPK="1000000 768 10" REPS=10
+fi
+
+step "device"
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 || true
+nvcc --version | tail -1
+
+step "build: make cuda (sm_90 + PTX)"
+if ! make -j"$J" cuda >"$OUT/build.log" 2>&1; then
+    tail -30 "$OUT/build.log"
+    echo "gpu_check: the CUDA build failed"
+    exit 1
+fi
+tail -2 "$OUT/build.log"
+# tensor-core instructions present in the matmul kernels?
+if command -v cuobjdump >/dev/null; then
+    echo "HMMA instructions in cuda_matmul.o: $(cuobjdump --dump-sass build-cuda/kernels/cuda/cuda_matmul.o | grep -c HMMA)"
+fi
+
+step "GPU tests: make cuda-test"
+timeout 300 make -j"$J" cuda-test >"$OUT/tests.log" 2>&1
+echo "tests exit status: $?"
+grep -E '^(FAIL|skip|ok) |passed|^  ' "$OUT/tests.log" | tail -30
+
+step "model: 124M shape, random F32 weights"
+MODEL=models/gpt2-124m-f32.safetensors
+[ -f "$MODEL" ] || build-cuda/gpt2rank mkmodel -o "$MODEL" --dtype F32 || { echo "gpu_check: mkmodel failed"; exit 1; }
+ls -l "$MODEL"
+
+step "CLI on the device"
+echo "hello world" | timeout 60 build-cuda/gpt2rank generate --model "$MODEL" --device cuda --max-new 8 2>&1 | tail -3 || true
+
+step "gpt2rank BF16"
+timeout 180 build-cuda/gpu_bench --model "$MODEL" --dtype BF16 --reps "$REPS" --embed $EMBED --decode "$DECODE" \
+    --matmul $EMBED --topk $TOPK 2>&1 | tee -a "$RES"
+step "gpt2rank F32"
+timeout 180 build-cuda/gpu_bench --model "$MODEL" --dtype F32 --reps "$REPS" --embed $EMBED --decode "$DECODE" \
+    --matmul $EMBED --dump "$OUT/ours_f32.bin" 2>&1 | tee -a "$RES"
+
+step "PyTorch peer (cuBLAS for the matmuls)"
+PYTHONUNBUFFERED=1 timeout 300 python3 bench/gpu_peer.py bench --model "$MODEL" --reps "$REPS" --embed $EMBED \
+    --decode "$DECODE" --matmul $EMBED --topk $TOPK --check "$OUT/ours_f32.bin" 2>&1 | tee -a "$RES"
+
+step "summary (ratio > 1: gpt2rank faster)"
+python3 bench/gpu_peer.py table "$RES"
