@@ -8,7 +8,7 @@
 #
 # Logs and raw RESULT lines go to $OUT (the device tool's folder), else bench/out.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export PATH="/usr/local/cuda/bin:$PATH"
 OUT="${OUT:-bench/out}"
 mkdir -p "$OUT" models
@@ -18,9 +18,9 @@ J=$(nproc 2>/dev/null || echo 4)
 step() { printf '\n== %s  (%s)\n' "$*" "$(date +%T)"; }
 
 if [ "${QUICK:-0}" = 1 ]; then
-    EMBED="64 64" DECODE=32 TOPK="100000 768 10" REPS=5
+    EMBED=(64 64) DECODE=32 TOPK=(100000 768 10) REPS=5
 else
-    EMBED="256 64" DECODE=128 TOPK="1000000 768 10" REPS=10
+    EMBED=(256 64) DECODE=128 TOPK=(1000000 768 10) REPS=10
 fi
 
 step "device"
@@ -53,15 +53,15 @@ step "CLI on the device"
 echo "hello world" | timeout 60 build-cuda/gpt2rank generate --model "$MODEL" --device cuda --max-new 8 2>&1 | tail -3 || true
 
 step "gpt2rank BF16"
-timeout 180 build-cuda/gpu_bench --model "$MODEL" --dtype BF16 --reps "$REPS" --embed $EMBED --decode "$DECODE" \
-    --matmul $EMBED --topk $TOPK 2>&1 | tee -a "$RES"
+timeout 180 build-cuda/gpu_bench --model "$MODEL" --dtype BF16 --reps "$REPS" --embed "${EMBED[@]}" --decode "$DECODE" \
+    --matmul "${EMBED[@]}" --topk "${TOPK[@]}" 2>&1 | tee -a "$RES"
 step "gpt2rank F32"
-timeout 180 build-cuda/gpu_bench --model "$MODEL" --dtype F32 --reps "$REPS" --embed $EMBED --decode "$DECODE" \
-    --matmul $EMBED --dump "$OUT/ours_f32.bin" 2>&1 | tee -a "$RES"
+timeout 180 build-cuda/gpu_bench --model "$MODEL" --dtype F32 --reps "$REPS" --embed "${EMBED[@]}" --decode "$DECODE" \
+    --matmul "${EMBED[@]}" --dump "$OUT/ours_f32.bin" 2>&1 | tee -a "$RES"
 
 step "PyTorch peer (cuBLAS for the matmuls)"
-PYTHONUNBUFFERED=1 timeout 300 python3 bench/gpu_peer.py bench --model "$MODEL" --reps "$REPS" --embed $EMBED \
-    --decode "$DECODE" --matmul $EMBED --topk $TOPK --check "$OUT/ours_f32.bin" 2>&1 | tee -a "$RES"
+PYTHONUNBUFFERED=1 timeout 300 python3 bench/gpu_peer.py bench --model "$MODEL" --reps "$REPS" --embed "${EMBED[@]}" \
+    --decode "$DECODE" --matmul "${EMBED[@]}" --topk "${TOPK[@]}" --check "$OUT/ours_f32.bin" 2>&1 | tee -a "$RES"
 
 step "summary (ratio > 1: gpt2rank faster)"
 python3 bench/gpu_peer.py table "$RES"
