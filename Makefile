@@ -89,6 +89,28 @@ clean:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
+# --- engine ---
+# make run: a GPT-2-124M-shaped model of random weights (written once into
+# models/), then greedy generation from it with timing.  make weights: the real
+# GPT-2 124M weights from Hugging Face (needs internet; nothing else does).
+RUN_MODEL   ?= models/gpt2-124M-random.safetensors
+RUN_IDS     ?= 464,2068,7586,21831,18045,625,262,16931,3290
+RUN_ARGS    ?= -n 32
+WEIGHTS_URL ?= https://huggingface.co/openai-community/gpt2/resolve/main/model.safetensors
+
+run: $(BIN)
+	@mkdir -p $(dir $(RUN_MODEL))
+	@test -f $(RUN_MODEL) || { echo "writing $(RUN_MODEL) (124M shape, random weights)"; \
+		$(abspath $(BIN)) mkmodel -o $(RUN_MODEL); }
+	$(abspath $(BIN)) info -m $(RUN_MODEL)
+	$(abspath $(BIN)) generate -m $(RUN_MODEL) --ids $(RUN_IDS) $(RUN_ARGS) --timing
+
+weights:
+	@mkdir -p models
+	curl -L --fail --retry 3 -o models/gpt2.safetensors.part $(WEIGHTS_URL)
+	mv models/gpt2.safetensors.part models/gpt2.safetensors
+	@echo "models/gpt2.safetensors: try  ./gpt2rank generate -m models/gpt2.safetensors --ids $(RUN_IDS)"
+
 # --- cuda ---
 # nvcc writes a .d beside each object, so header edits rebuild the .cu files.
 NVCC_FLAGS += -MMD -MP

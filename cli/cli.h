@@ -29,5 +29,10 @@ int cli_kernels(const char *cmd, const char *val, g2r_kernels_kind *out);
 int cli_is_help(const char *arg);
 
 int cmd_version(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 #endif

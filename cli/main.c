@@ -13,6 +13,11 @@ typedef struct {
 /* One line per subcommand; keep in the order of the data flow. */
 static const command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"info", cmd_info, "print a model's configuration, size, kernels and fingerprint"},
+    {"mkmodel", cmd_mkmodel, "write a GPT-2 model of random weights"},
+    {"convert", cmd_convert, "convert a model's weights to f32, f16, bf16 or q8"},
+    {"forward", cmd_forward, "run token ids through the model; dump logits, hidden states or embeddings"},
+    {"generate", cmd_generate, "continue a list of token ids"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,395 @@
+/* gpt2.c — GPT-2's forward pass over a batch of sequences, with a KV cache.
+ *
+ * For each new token `id` at position p of its sequence:
+ *
+ *   x = wte[id] + wpe[p]                                    embeddings
+ *   for each layer:
+ *     q, k, v = split(ln_1(x) W_attn + b_attn)              fused QKV, [C, 3C]
+ *     k, v are appended to the sequence's cache
+ *     a_h = softmax(q_h K_h^T / sqrt(hd)) V_h  per head      over positions 0..p
+ *     x = x + concat(a_h) W_proj + b_proj
+ *     x = x + gelu(ln_2(x) W_fc + b_fc) W_mproj + b_mproj
+ *   h = ln_f(x)                                             G2R_OUT_HIDDEN
+ *   logits = h wte^T                                        G2R_OUT_LOGITS (tied)
+ *
+ * Batching packs the new tokens of every sequence into one [T, C] matrix, no
+ * padding, so every weight matrix is read once per chunk of up to
+ * s->chunk tokens whatever the number of sequences; only attention looks at
+ * which sequence a token belongs to.
+ *
+ * Threads: matmuls are split over fixed blocks of COLS_PER_TASK output
+ * columns, attention over (token, head) pairs, layernorm over rows.  Each
+ * output is computed by exactly one task, in the same order whatever thread
+ * runs it, so results are bit-for-bit identical for any thread count. */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "engine/session.h"
+
+#define COLS_PER_TASK 64
+#define ROWS_PER_TASK 16
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+/* ------------------------------------------------------------ parallel ops */
+
+typedef struct {
+    const g2r_kernels *k;
+    float *out;
+    int ldo;
+    const float *in;
+    const g2r_matrix *w;
+    const float *bias;
+    int T, N, gelu, transposed;
+} matmul_job;
+
+static void matmul_task(void *ctx, int task, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    int n0 = task * COLS_PER_TASK, n1 = imin(n0 + COLS_PER_TASK, j->N);
+    if (j->transposed)
+        j->k->matmul_nt(j->out, j->ldo, j->in, j->w, j->T, n0, n1);
+    else
+        j->k->matmul(j->out, j->ldo, j->in, j->w, j->bias, j->T, n0, n1, j->gelu);
+}
+
+/* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols */
+static void matmul(g2r_model *m, float *out, const float *in, const g2r_matrix *w, const float *bias, int T,
+                   int gelu) {
+    matmul_job j = {m->k, out, w->cols, in, w, bias, T, w->cols, gelu, 0};
+    g2r_pool_run(m->pool, ceil_div(w->cols, COLS_PER_TASK), matmul_task, &j);
+}
+
+/* logits[T, V] = in[T, C] wte[V, C]^T */
+static void logits_tied(g2r_model *m, float *logits, const float *in, int T) {
+    const g2r_matrix *wte = &m->w.wte;
+    matmul_job j = {m->k, logits, wte->rows, in, wte, NULL, T, wte->rows, 0, 1};
+    g2r_pool_run(m->pool, ceil_div(wte->rows, COLS_PER_TASK), matmul_task, &j);
+}
+
+typedef struct {
+    const g2r_kernels *k;
+    float *out;
+    const float *in, *g, *b;
+    int T, C;
+} layernorm_job;
+
+static void layernorm_task(void *ctx, int task, int thread) {
+    (void)thread;
+    const layernorm_job *j = ctx;
+    int t0 = task * ROWS_PER_TASK, n = imin(ROWS_PER_TASK, j->T - t0);
+    j->k->layernorm(j->out + (size_t)t0 * j->C, j->in + (size_t)t0 * j->C, j->g, j->b, n, j->C);
+}
+
+/* out[T, C] = layernorm(in[T, C]) * g + b, row by row */
+static void layernorm(g2r_model *m, float *out, const float *in, const float *g, const float *b, int T, int C) {
+    layernorm_job j = {m->k, out, in, g, b, T, C};
+    g2r_pool_run(m->pool, ceil_div(T, ROWS_PER_TASK), layernorm_task, &j);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+/* attend() over keys and values in two runs: n1 positions at k1/v1, then n2 at
+ * k2/v2 (a shared prefix, then the sequence's own positions).  The same
+ * arithmetic, in the same order, as the scalar kernel's attend(). */
+static void attend_two(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
+                       const float *v2, int n2, int hd, size_t stride, float *scratch) {
+    float scale = 1.0f / sqrtf((float)hd);
+    float mx = -INFINITY;
+    for (int j = 0; j < n1 + n2; j++) {
+        const float *kj = j < n1 ? k1 + (size_t)j * stride : k2 + (size_t)(j - n1) * stride;
+        float s = 0.0f;
+        for (int d = 0; d < hd; d++) s += q[d] * kj[d];
+        s *= scale;
+        scratch[j] = s;
+        if (s > mx) mx = s;
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < n1 + n2; j++) {
+        scratch[j] = expf(scratch[j] - mx);
+        sum += scratch[j];
+    }
+    float inv = 1.0f / sum;
+    for (int d = 0; d < hd; d++) out[d] = 0.0f;
+    for (int j = 0; j < n1 + n2; j++) {
+        const float *vj = j < n1 ? v1 + (size_t)j * stride : v2 + (size_t)(j - n1) * stride;
+        float p = scratch[j] * inv;
+        for (int d = 0; d < hd; d++) out[d] += p * vj[d];
+    }
+}
+
+typedef struct {
+    g2r_session *s;
+    const float *k_layer, *v_layer; /* this layer's caches, [n_slots][C] */
+} attention_job;
+
+/* One (token, head): the token's query against its sequence's positions 0..p. */
+static void attention_task(void *ctx, int task, int thread) {
+    const attention_job *j = ctx;
+    const g2r_session *s = j->s;
+    const g2r_config *cfg = &s->m->w.cfg;
+    int C = cfg->n_embd, H = cfg->n_head, hd = C / H;
+    int t = task / H, h = task % H;
+    const g2r_seq *sq = &s->seqs[s->tok_seq[t]];
+    int p = s->tok_pos[t];
+    const float *q = s->qkv + (size_t)t * 3 * C + (size_t)h * hd;
+    float *out = s->att + (size_t)t * C + (size_t)h * hd;
+    float *scratch = s->scores + (size_t)thread * cfg->n_ctx;
+    size_t own = (size_t)sq->base * C + (size_t)h * hd;
+    if (sq->n_shared == 0) {
+        s->m->k->attend(out, q, j->k_layer + own, j->v_layer + own, p + 1, hd, (size_t)C, scratch);
+    } else {
+        size_t shared = (size_t)s->seqs[sq->src].base * C + (size_t)h * hd;
+        attend_two(out, q, j->k_layer + shared, j->v_layer + shared, sq->n_shared, j->k_layer + own,
+                   j->v_layer + own, p + 1 - sq->n_shared, hd, (size_t)C, scratch);
+    }
+}
+
+/* ------------------------------------------------------------------ layers */
+
+static int slot_of(const g2r_seq *sq, int pos) { return sq->base + pos - sq->n_shared; }
+
+/* x[t] = wte[id_t] + wpe[pos_t] */
+static void embed_tokens(g2r_session *s, int T) {
+    const g2r_gpt2_weights *w = &s->m->w;
+    int C = w->cfg.n_embd;
+    for (int t = 0; t < T; t++) {
+        float *x = s->x + (size_t)t * C;
+        s->m->k->row(x, &w->wte, s->tok_id[t]);
+        const float *pe = w->wpe + (size_t)s->tok_pos[t] * C;
+        for (int i = 0; i < C; i++) x[i] += pe[i];
+    }
+}
+
+/* x += attn(ln_1(x)), keys and values of the T tokens going into the cache. */
+static void attention_block(g2r_session *s, int l, int T) {
+    g2r_model *m = s->m;
+    const g2r_layer_weights *lw = &m->w.layers[l];
+    int C = m->w.cfg.n_embd;
+    size_t layer = (size_t)l * s->n_slots * C;
+
+    layernorm(m, s->xn, s->x, lw->ln_1_w, lw->ln_1_b, T, C);
+    matmul(m, s->qkv, s->xn, &lw->c_attn, lw->c_attn_b, T, 0);
+    for (int t = 0; t < T; t++) {
+        size_t slot = (size_t)slot_of(&s->seqs[s->tok_seq[t]], s->tok_pos[t]);
+        const float *qkv = s->qkv + (size_t)t * 3 * C;
+        memcpy(s->k_cache + layer + slot * C, qkv + C, (size_t)C * sizeof(float));
+        memcpy(s->v_cache + layer + slot * C, qkv + 2 * C, (size_t)C * sizeof(float));
+    }
+    attention_job aj = {s, s->k_cache + layer, s->v_cache + layer};
+    g2r_pool_run(m->pool, T * m->w.cfg.n_head, attention_task, &aj);
+    matmul(m, s->xn, s->att, &lw->attn_proj, lw->attn_proj_b, T, 0);
+    for (size_t i = 0; i < (size_t)T * C; i++) s->x[i] += s->xn[i];
+}
+
+/* x += mlp(ln_2(x)) */
+static void mlp_block(g2r_session *s, int l, int T) {
+    g2r_model *m = s->m;
+    const g2r_layer_weights *lw = &m->w.layers[l];
+    int C = m->w.cfg.n_embd;
+    layernorm(m, s->xn, s->x, lw->ln_2_w, lw->ln_2_b, T, C);
+    matmul(m, s->fc, s->xn, &lw->fc, lw->fc_b, T, 1);
+    matmul(m, s->xn, s->fc, &lw->mlp_proj, lw->mlp_proj_b, T, 0);
+    for (size_t i = 0; i < (size_t)T * C; i++) s->x[i] += s->xn[i];
+}
+
+/* The T tokens set in s->tok_* through every layer; out gets T rows of what. */
+static void forward_chunk(g2r_session *s, int T, g2r_output what, float *out) {
+    g2r_model *m = s->m;
+    const g2r_gpt2_weights *w = &m->w;
+    int C = w->cfg.n_embd;
+    embed_tokens(s, T);
+    for (int l = 0; l < w->cfg.n_layer; l++) {
+        attention_block(s, l, T);
+        mlp_block(s, l, T);
+    }
+    if (!out) return; /* only the cache was wanted */
+    if (what == G2R_OUT_HIDDEN) {
+        layernorm(m, out, s->x, w->ln_f_w, w->ln_f_b, T, C);
+    } else {
+        layernorm(m, s->xn, s->x, w->ln_f_w, w->ln_f_b, T, C);
+        logits_tied(m, out, s->xn, T);
+    }
+}
+
+/* ----------------------------------------------------------------- forward */
+
+static g2r_status check_batch(const g2r_session *s, int n_seqs, const int *const *ids, const int *n_ids,
+                              g2r_output what, g2r_error *err) {
+    const g2r_config *cfg = &s->m->w.cfg;
+    if (n_seqs < 0 || n_seqs > s->max_seqs)
+        return g2r_fail(err, G2R_EARG, "forward: %d sequences, the session holds %d", n_seqs, s->max_seqs);
+    if (n_seqs > 0 && (!ids || !n_ids)) return g2r_fail(err, G2R_EARG, "forward: ids or n_ids is NULL");
+    if (what != G2R_OUT_LOGITS && what != G2R_OUT_HIDDEN)
+        return g2r_fail(err, G2R_EARG, "forward: unknown output kind %d", (int)what);
+    for (int i = 0; i < n_seqs; i++) {
+        const g2r_seq *sq = &s->seqs[i];
+        if (n_ids[i] < 0) return g2r_fail(err, G2R_EARG, "forward: sequence %d has %d tokens", i, n_ids[i]);
+        if (n_ids[i] > 0 && !ids[i]) return g2r_fail(err, G2R_EARG, "forward: sequence %d: ids is NULL", i);
+        if (n_ids[i] > cfg->n_ctx - sq->len)
+            return g2r_fail(err, G2R_ERANGE,
+                            "forward: sequence %d: %d cached + %d new tokens exceed the model's context of %d",
+                            i, sq->len, n_ids[i], cfg->n_ctx);
+        if (n_ids[i] > sq->n_shared + sq->cap - sq->len)
+            return g2r_fail(err, G2R_ERANGE,
+                            "forward: sequence %d: %d cached + %d new tokens exceed the session's %d positions",
+                            i, sq->len, n_ids[i], sq->n_shared + sq->cap);
+        for (int j = 0; j < n_ids[i]; j++)
+            if (ids[i][j] < 0 || ids[i][j] >= cfg->n_vocab)
+                return g2r_fail(err, G2R_ERANGE, "forward: sequence %d: token id %d at %d is outside [0, %d)", i,
+                                ids[i][j], j, cfg->n_vocab);
+    }
+    return G2R_OK;
+}
+
+g2r_status g2r_forward(g2r_session *s, int n_seqs, const int *const *ids, const int *n_ids, g2r_output what,
+                       float *out, g2r_error *err) {
+    if (!s) return g2r_fail(err, G2R_EARG, "forward: session is NULL");
+    g2r_status st = check_batch(s, n_seqs, ids, n_ids, what, err);
+    if (st != G2R_OK) return st;
+    const g2r_config *cfg = &s->m->w.cfg;
+    size_t row = (size_t)(what == G2R_OUT_HIDDEN ? cfg->n_embd : cfg->n_vocab);
+
+    pthread_mutex_lock(&s->m->mu);
+    /* Walk the tokens in output order, sequence by sequence, a chunk at a time. */
+    int seq = 0, j = 0, T = 0;
+    size_t rows_done = 0;
+    for (;;) {
+        while (seq < n_seqs && j == n_ids[seq]) seq++, j = 0;
+        if (seq == n_seqs || T == s->chunk) {
+            if (T > 0) forward_chunk(s, T, what, out ? out + rows_done * row : NULL);
+            rows_done += (size_t)T;
+            T = 0;
+            if (seq == n_seqs) break;
+        }
+        s->tok_id[T] = ids[seq][j];
+        s->tok_seq[T] = seq;
+        s->tok_pos[T] = s->seqs[seq].len + j;
+        T++, j++;
+    }
+    for (int i = 0; i < n_seqs; i++) s->seqs[i].len += n_ids[i];
+    pthread_mutex_unlock(&s->m->mu);
+    return G2R_OK;
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+static void *alloc_floats(size_t n, int *failed) {
+    void *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) *failed = 1;
+    return p;
+}
+
+g2r_status g2r_session_create(g2r_model *m, int max_seqs, int n_slots, int chunk, g2r_session **out,
+                              g2r_error *err) {
+    *out = NULL;
+    if (!m) return g2r_fail(err, G2R_EARG, "session: model is NULL");
+    if (max_seqs < 1 || n_slots < 1)
+        return g2r_fail(err, G2R_EARG, "session: needs at least one sequence and one position (got %d, %d)",
+                        max_seqs, n_slots);
+    if (chunk <= 0) chunk = G2R_CHUNK_TOKENS;
+    chunk = imin(chunk, n_slots); /* a forward never adds more tokens than there are slots */
+    const g2r_config *cfg = &m->w.cfg;
+    size_t C = (size_t)cfg->n_embd, L = (size_t)cfg->n_layer;
+    size_t cache = L * (size_t)n_slots * C;
+    if ((size_t)n_slots > SIZE_MAX / sizeof(float) / (L * C + 1))
+        return g2r_fail(err, G2R_ENOMEM, "session: a cache of %d positions is too large", n_slots);
+
+    g2r_session *s = calloc(1, sizeof *s);
+    if (!s) return g2r_fail(err, G2R_ENOMEM, "session: out of memory");
+    s->m = m;
+    s->max_seqs = max_seqs;
+    s->n_slots = n_slots;
+    s->chunk = chunk;
+    int failed = 0;
+    s->seqs = calloc((size_t)max_seqs, sizeof *s->seqs);
+    failed |= !s->seqs;
+    s->k_cache = alloc_floats(cache, &failed);
+    s->v_cache = alloc_floats(cache, &failed);
+    s->x = alloc_floats((size_t)chunk * C, &failed);
+    s->xn = alloc_floats((size_t)chunk * C, &failed);
+    s->qkv = alloc_floats((size_t)chunk * 3 * C, &failed);
+    s->att = alloc_floats((size_t)chunk * C, &failed);
+    s->fc = alloc_floats((size_t)chunk * 4 * C, &failed);
+    s->tok_id = calloc((size_t)chunk, sizeof(int));
+    s->tok_seq = calloc((size_t)chunk, sizeof(int));
+    s->tok_pos = calloc((size_t)chunk, sizeof(int));
+    failed |= !s->tok_id || !s->tok_seq || !s->tok_pos;
+    s->scores = alloc_floats((size_t)g2r_pool_size(m->pool) * (size_t)cfg->n_ctx, &failed);
+    if (failed) {
+        g2r_session_free(s);
+        return g2r_fail(err, G2R_ENOMEM, "session: out of memory for %d positions of %d layers", n_slots,
+                        cfg->n_layer);
+    }
+    for (int i = 0; i < max_seqs; i++) s->seqs[i] = (g2r_seq){.src = -1};
+    *out = s;
+    return G2R_OK;
+}
+
+g2r_status g2r_session_place(g2r_session *s, int seq, int base, int cap, int src, int n_shared, g2r_error *err) {
+    if (seq < 0 || seq >= s->max_seqs) return g2r_fail(err, G2R_EARG, "session: no sequence %d", seq);
+    if (base < 0 || cap < 0 || base > s->n_slots - cap)
+        return g2r_fail(err, G2R_EARG, "session: slots [%d, %d+%d) outside the cache of %d", base, base, cap,
+                        s->n_slots);
+    if (src >= 0) {
+        if (src >= s->max_seqs || src == seq) return g2r_fail(err, G2R_EARG, "session: bad prefix sequence %d", src);
+        if (s->seqs[src].n_shared != 0)
+            return g2r_fail(err, G2R_EARG, "session: sequence %d already reads a shared prefix", src);
+        if (n_shared < 0 || n_shared > s->seqs[src].len)
+            return g2r_fail(err, G2R_EARG, "session: sequence %d holds %d positions, not %d", src, s->seqs[src].len,
+                            n_shared);
+    } else if (n_shared != 0) {
+        return g2r_fail(err, G2R_EARG, "session: a shared prefix needs a source sequence");
+    }
+    s->seqs[seq] = (g2r_seq){.base = base, .cap = cap, .len = n_shared, .src = src, .n_shared = n_shared};
+    return G2R_OK;
+}
+
+g2r_status g2r_session_new(g2r_model *m, int max_seqs, int max_tokens, g2r_session **out, g2r_error *err) {
+    *out = NULL;
+    if (!m) return g2r_fail(err, G2R_EARG, "session: model is NULL");
+    int n_ctx = m->w.cfg.n_ctx;
+    if (max_tokens < 1 || max_tokens > n_ctx)
+        return g2r_fail(err, G2R_EARG, "session: max_tokens %d is outside [1, n_ctx = %d]", max_tokens, n_ctx);
+    if (max_seqs < 1 || max_seqs > INT_MAX / max_tokens)
+        return g2r_fail(err, G2R_EARG, "session: max_seqs %d is outside [1, %d]", max_seqs, INT_MAX / max_tokens);
+    g2r_status st = g2r_session_create(m, max_seqs, max_seqs * max_tokens, 0, out, err);
+    if (st != G2R_OK) return st;
+    for (int i = 0; i < max_seqs; i++) (*out)->seqs[i] = (g2r_seq){.base = i * max_tokens, .cap = max_tokens, .src = -1};
+    return G2R_OK;
+}
+
+void g2r_session_free(g2r_session *s) {
+    if (!s) return;
+    free(s->seqs);
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->x);
+    free(s->xn);
+    free(s->qkv);
+    free(s->att);
+    free(s->fc);
+    free(s->tok_id);
+    free(s->tok_seq);
+    free(s->tok_pos);
+    free(s->scores);
+    free(s);
+}
+
+void g2r_session_reset(g2r_session *s) {
+    if (!s) return;
+    for (int i = 0; i < s->max_seqs; i++) {
+        s->seqs[i].len = 0;
+        s->seqs[i].src = -1;
+        s->seqs[i].n_shared = 0;
+    }
+}
+
+int g2r_session_len(const g2r_session *s, int seq) {
+    if (!s || seq < 0 || seq >= s->max_seqs) return -1;
+    return s->seqs[seq].len;
+}

@@ -1,0 +1,163 @@
+/* test_engine_cli.c — `gpt2rank info | forward | generate` end to end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "tests/harness.h"
+#include "tests/test_engine_util.h"
+
+/* Runs `gpt2rank ARGS`, stdout to out_path (or /dev/null), stderr to err_path
+ * (or /dev/null); returns the exit status. */
+static int run(const char *args, const char *out_path, const char *err_path) {
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", t_bin(), args, out_path ? out_path : "/dev/null",
+             err_path ? err_path : "/dev/null");
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void ids_arg(char *dst, size_t cap, const int *ids, int n) {
+    size_t k = (size_t)snprintf(dst, cap, "--ids ");
+    for (int i = 0; i < n && k < cap; i++) k += (size_t)snprintf(dst + k, cap - k, i ? ",%d" : "%d", ids[i]);
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+TEST(cli_forward_writes_the_golden_logits_hidden_and_embeddings) {
+    golden_case cases[8];
+    int n = golden_load(cases, 8);
+    REQUIRE(n >= 1);
+    const golden_case *c = golden_find(cases, n, "tiny");
+    REQUIRE(c);
+    const char *dir = t_tmpdir();
+    char out[600], args[8192], a0[2048], a1[2048];
+    snprintf(out, sizeof out, "%s/out.f32", dir);
+    ids_arg(a0, sizeof a0, c->ids[0], c->lens[0]);
+    ids_arg(a1, sizeof a1, c->ids[1], c->lens[1]);
+    const char *dumps[] = {"logits", "hidden"};
+    for (int d = 0; d < 2; d++) {
+        /* two sequences in one forward, outputs concatenated */
+        snprintf(args, sizeof args, "forward -m '%s' %s %s --dump %s -o '%s' -t 3", c->model, a0, a1, dumps[d], out);
+        REQUIRE(run(args, NULL, NULL) == 0);
+        size_t n_got, n_ref;
+        float *got = read_f32(out, &n_got), *ref = read_f32(d ? c->hidden : c->logits, &n_ref);
+        REQUIRE(got && ref);
+        size_t row = (size_t)(d ? c->n_embd : c->n_vocab), want = (size_t)(c->lens[0] + c->lens[1]) * row;
+        CHECK_EQ_INT(n_got, want);
+        if (n_got == want) CHECK(rel_diff(got, ref, want) <= 1e-4);
+        free(got);
+        free(ref);
+    }
+    /* embed: one unit vector per sequence, to stdout */
+    snprintf(args, sizeof args, "forward -m '%s' %s %s --dump embed", c->model, a0, a1);
+    REQUIRE(run(args, out, NULL) == 0);
+    size_t n_got;
+    float *e = read_f32(out, &n_got);
+    REQUIRE(e);
+    CHECK_EQ_INT(n_got, 2 * (size_t)c->n_embd);
+    double norm = 0;
+    for (int i = 0; i < c->n_embd; i++) norm += (double)e[i] * e[i];
+    CHECK_NEAR(norm, 1.0, 1e-5);
+    free(e);
+    golden_free(cases, n);
+}
+
+TEST(cli_forward_errors_exit_1_or_2_and_leave_no_file) {
+    golden_case cases[8];
+    int n = golden_load(cases, 8);
+    REQUIRE(n >= 1);
+    const golden_case *c = golden_find(cases, n, "tiny");
+    REQUIRE(c);
+    const char *dir = t_tmpdir();
+    char out[600], err[600], args[2048];
+    snprintf(out, sizeof out, "%s/out.f32", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    /* token id past the vocabulary: bad input, message, no output file */
+    snprintf(args, sizeof args, "forward -m '%s' --ids 1,2,515 -o '%s'", c->model, out);
+    CHECK_EQ_INT(run(args, NULL, err), 1);
+    CHECK_CONTAINS(slurp(err), "token id 515");
+    CHECK(!exists(out));
+    /* 65 tokens: past the context */
+    char many[1024] = "--ids 0";
+    for (int i = 1; i < 65; i++) strcat(many, ",1");
+    snprintf(args, sizeof args, "forward -m '%s' %s -o '%s'", c->model, many, out);
+    CHECK_EQ_INT(run(args, NULL, err), 1);
+    CHECK_CONTAINS(slurp(err), "context of 64");
+    CHECK(!exists(out));
+    /* usage errors */
+    snprintf(args, sizeof args, "forward -m '%s' --ids 1,x", c->model);
+    CHECK_EQ_INT(run(args, NULL, err), 2);
+    CHECK_CONTAINS(slurp(err), "--ids expects");
+    snprintf(args, sizeof args, "forward -m '%s'", c->model);
+    CHECK_EQ_INT(run(args, NULL, NULL), 2);
+    snprintf(args, sizeof args, "forward -m '%s' --ids 1 --dump everything", c->model);
+    CHECK_EQ_INT(run(args, NULL, NULL), 2);
+    CHECK_EQ_INT(run("forward --ids 1", NULL, NULL), 2);
+    CHECK_EQ_INT(run("forward -m /nonexistent.safetensors --ids 1", NULL, err), 1);
+    CHECK_CONTAINS(slurp(err), "/nonexistent.safetensors");
+    CHECK_EQ_INT(run("forward --help", out, NULL), 0);
+    CHECK_CONTAINS(slurp(out), "usage: gpt2rank forward");
+    golden_free(cases, n);
+}
+
+TEST(cli_info_and_generate) {
+    golden_case cases[8];
+    int n = golden_load(cases, 8);
+    REQUIRE(n >= 1);
+    const golden_case *c = golden_find(cases, n, "tiny");
+    REQUIRE(c);
+    const char *dir = t_tmpdir();
+    char out[600], err[600], args[2048];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    snprintf(args, sizeof args, "info -m '%s' -t 1 --kernels scalar", c->model);
+    REQUIRE(run(args, out, NULL) == 0);
+    const char *text = slurp(out);
+    CHECK_CONTAINS(text, "n_layer      2");
+    CHECK_CONTAINS(text, "n_vocab      515");
+    CHECK_CONTAINS(text, "kernels      scalar");
+    CHECK_CONTAINS(text, "threads      1");
+
+    /* greedy: the same ids as the library gives */
+    int want[8], n_want = 0;
+    g2r_model *m = load_model(c->model, 1, G2R_KERNELS_AUTO);
+    REQUIRE(m);
+    g2r_sampler smp = {.temperature = 0, .max_new = 8};
+    REQUIRE(g2r_generate(m, c->ids[0], 5, &smp, want, 8, &n_want, NULL, NULL, NULL) == G2R_OK);
+    g2r_model_free(m);
+    char expect[256];
+    size_t k = 0;
+    for (int i = 0; i < n_want; i++) k += (size_t)snprintf(expect + k, sizeof expect - k, i ? ",%d" : "%d", want[i]);
+    char ids[256];
+    ids_arg(ids, sizeof ids, c->ids[0], 5);
+    snprintf(args, sizeof args, "generate -m '%s' %s -n 8 --timing", c->model, ids);
+    REQUIRE(run(args, out, err) == 0);
+    CHECK(!strncmp(slurp(out), expect, strlen(expect)));
+    CHECK_CONTAINS(slurp(err), "ms/token");
+    snprintf(args, sizeof args, "generate -m '%s' %s -n 8 --temp 0.8 --top-k 5 --top-p 0.9 --seed 4", c->model, ids);
+    CHECK_EQ_INT(run(args, out, NULL), 0);
+    snprintf(args, sizeof args, "generate -m '%s' %s --top-p 1.5", c->model, ids);
+    CHECK_EQ_INT(run(args, NULL, NULL), 2);
+    snprintf(args, sizeof args, "generate -m '%s' --ids 9999", c->model);
+    CHECK_EQ_INT(run(args, NULL, err), 1);
+    CHECK_CONTAINS(slurp(err), "9999");
+    CHECK_EQ_INT(run("generate --help", out, NULL), 0);
+    CHECK_EQ_INT(run("info --help", out, NULL), 0);
+    CHECK_EQ_INT(run("info", NULL, NULL), 2);
+    golden_free(cases, n);
+}

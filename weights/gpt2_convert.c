@@ -1,0 +1,189 @@
+/* gpt2_convert.c — dtype conversion and q8 quantization, streamed tensor by tensor. */
+#include "weights/gpt2_convert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/half.h"
+#include "weights/gpt2_tensors.h"
+#include "weights/gpt2_weights.h"
+#include "weights/safetensors_write.h"
+
+/* One tensor of the output: a bound source tensor, or the q8 scales of one. */
+typedef struct {
+    char name[64];
+    const g2r_gpt2_tensor *src;
+    int is_scale;
+} item;
+
+typedef struct {
+    const g2r_st_spec *specs;
+    const item *items;
+    int group;
+} job;
+
+/* Row r of m as floats, whatever its dtype. */
+static void row_f32(const g2r_matrix *m, int r, float *out) {
+    size_t base = (size_t)r * (size_t)m->cols;
+    for (int c = 0; c < m->cols; c++) {
+        size_t i = base + (size_t)c;
+        switch (m->dtype) {
+        case G2R_DT_F32: out[c] = ((const float *)m->data)[i]; break;
+        case G2R_DT_F16: out[c] = g2r_f16_to_f32(((const uint16_t *)m->data)[i]); break;
+        case G2R_DT_BF16: out[c] = g2r_bf16_to_f32(((const uint16_t *)m->data)[i]); break;
+        case G2R_DT_Q8: {
+            size_t s = m->q8_layout == G2R_Q8_GROUP_ROWS ? (size_t)(r / m->group) * (size_t)m->cols + (size_t)c
+                                                         : (size_t)r * (size_t)(m->cols / m->group) + (size_t)(c / m->group);
+            out[c] = (float)((const int8_t *)m->data)[i] * m->scale[s];
+            break;
+        }
+        }
+    }
+}
+
+static float q8_scale(float amax) { return amax / 127.0f; }
+
+static int8_t q8_value(float x, float scale) {
+    if (scale == 0.0f) return 0;
+    float q = roundf(x / scale);
+    return (int8_t)(q > 127.0f ? 127 : q < -127.0f ? -127 : q);
+}
+
+/* Conv1D weights: scales per column over each block of `group` rows. */
+static g2r_status emit_q8_rows(const g2r_matrix *m, int group, int is_scale, g2r_st_out *out, float *buf,
+                               float *scale, int8_t *q, g2r_error *err) {
+    int C = m->cols;
+    for (int r0 = 0; r0 < m->rows; r0 += group) {
+        for (int c = 0; c < C; c++) scale[c] = 0.0f;
+        for (int r = 0; r < group; r++) {
+            row_f32(m, r0 + r, buf + (size_t)r * C);
+            for (int c = 0; c < C; c++) scale[c] = fmaxf(scale[c], fabsf(buf[(size_t)r * C + c]));
+        }
+        for (int c = 0; c < C; c++) scale[c] = q8_scale(scale[c]);
+        g2r_status s;
+        if (is_scale) {
+            s = g2r_st_put(out, scale, (size_t)C * sizeof(float), err);
+        } else {
+            for (int r = 0; r < group; r++)
+                for (int c = 0; c < C; c++) q[(size_t)r * C + c] = q8_value(buf[(size_t)r * C + c], scale[c]);
+            s = g2r_st_put(out, q, (size_t)group * C, err);
+        }
+        if (s) return s;
+    }
+    return G2R_OK;
+}
+
+/* wte: scales per row over each run of `group` columns. */
+static g2r_status emit_q8_cols(const g2r_matrix *m, int group, int is_scale, g2r_st_out *out, float *buf,
+                               float *scale, int8_t *q, g2r_error *err) {
+    int C = m->cols, G = C / group;
+    for (int r = 0; r < m->rows; r++) {
+        row_f32(m, r, buf);
+        for (int g = 0; g < G; g++) {
+            float amax = 0.0f;
+            for (int c = g * group; c < (g + 1) * group; c++) amax = fmaxf(amax, fabsf(buf[c]));
+            scale[g] = q8_scale(amax);
+            for (int c = g * group; c < (g + 1) * group; c++) q[c] = q8_value(buf[c], scale[g]);
+        }
+        g2r_status s = is_scale ? g2r_st_put(out, scale, (size_t)G * sizeof(float), err) : g2r_st_put(out, q, (size_t)C, err);
+        if (s) return s;
+    }
+    return G2R_OK;
+}
+
+static g2r_status emit_matrix(const g2r_matrix *m, g2r_st_dtype dt, g2r_st_out *out, float *buf, uint16_t *half,
+                              g2r_error *err) {
+    for (int r = 0; r < m->rows; r++) {
+        row_f32(m, r, buf);
+        g2r_status s;
+        if (dt == G2R_ST_F32) {
+            s = g2r_st_put(out, buf, (size_t)m->cols * sizeof(float), err);
+        } else {
+            for (int c = 0; c < m->cols; c++) half[c] = dt == G2R_ST_F16 ? g2r_f32_to_f16(buf[c]) : g2r_f32_to_bf16(buf[c]);
+            s = g2r_st_put(out, half, (size_t)m->cols * sizeof(uint16_t), err);
+        }
+        if (s) return s;
+    }
+    return G2R_OK;
+}
+
+static g2r_status emit(void *user, const g2r_st_spec *spec, g2r_st_out *out, g2r_error *err) {
+    const job *j = user;
+    const item *it = &j->items[spec - j->specs];
+    const g2r_gpt2_tensor *t = it->src;
+    if (!t->m) return g2r_st_put(out, t->v, (size_t)t->rows * (size_t)(t->cols ? t->cols : 1) * sizeof(float), err);
+
+    const g2r_matrix *m = t->m;
+    size_t rows_buf = t->role == G2R_ROLE_MATRIX && (spec->dtype == G2R_ST_I8 || it->is_scale) ? (size_t)j->group : 1;
+    float *buf = malloc(rows_buf * (size_t)m->cols * sizeof(float));
+    float *scale = malloc((size_t)m->cols * sizeof(float));
+    void *narrow = malloc(rows_buf * (size_t)m->cols * sizeof(uint16_t));
+    g2r_status s;
+    if (!buf || !scale || !narrow) s = g2r_fail(err, G2R_ENOMEM, "out of memory converting '%s'", t->name);
+    else if (spec->dtype != G2R_ST_I8 && !it->is_scale) s = emit_matrix(m, spec->dtype, out, buf, narrow, err);
+    else if (t->role == G2R_ROLE_MATRIX) s = emit_q8_rows(m, j->group, it->is_scale, out, buf, scale, narrow, err);
+    else s = emit_q8_cols(m, j->group, it->is_scale, out, buf, scale, narrow, err);
+    free(buf);
+    free(scale);
+    free(narrow);
+    return s;
+}
+
+static g2r_status write_converted(const char *path, const g2r_gpt2_weights *w, const g2r_gpt2_tensor *tensors,
+                                  size_t n, g2r_dtype dtype, int group, g2r_error *err) {
+    item *items = calloc(2 * n, sizeof *items);
+    g2r_st_spec *specs = calloc(2 * n, sizeof *specs);
+    if (!items || !specs) {
+        free(items);
+        free(specs);
+        return g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
+    }
+    g2r_st_dtype big = dtype == G2R_DT_F16 ? G2R_ST_F16 : dtype == G2R_DT_BF16 ? G2R_ST_BF16 : dtype == G2R_DT_Q8 ? G2R_ST_I8 : G2R_ST_F32;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const g2r_gpt2_tensor *t = &tensors[i];
+        items[k] = (item){.src = t};
+        snprintf(items[k].name, sizeof items[k].name, "%s", t->name);
+        specs[k] = (g2r_st_spec){items[k].name, t->m ? big : G2R_ST_F32, t->cols ? 2 : 1, {t->rows, t->cols}};
+        k++;
+        if (t->m && dtype == G2R_DT_Q8) {
+            items[k] = (item){.src = t, .is_scale = 1};
+            snprintf(items[k].name, sizeof items[k].name, "%s_scale", t->name);
+            int by_rows = t->role == G2R_ROLE_MATRIX;
+            specs[k] = (g2r_st_spec){items[k].name, G2R_ST_F32, 2,
+                                     {by_rows ? t->rows / group : t->rows, by_rows ? t->cols : t->cols / group}};
+            k++;
+        }
+    }
+    char heads[16], groups[16];
+    snprintf(heads, sizeof heads, "%d", w->cfg.n_head);
+    snprintf(groups, sizeof groups, "%d", group);
+    const char *meta[][2] = {{"format", "pt"}, {"n_head", heads}, {"q8_group", groups}};
+    job j = {specs, items, group};
+    g2r_status s = g2r_st_write(path, specs, k, meta, dtype == G2R_DT_Q8 ? 3 : 2, emit, &j, err);
+    free(items);
+    free(specs);
+    return s;
+}
+
+g2r_status g2r_gpt2_convert(const char *in, const char *out, g2r_dtype dtype, int group, int n_head_override,
+                            g2r_error *err) {
+    g2r_gpt2_weights w;
+    g2r_status s = g2r_gpt2_weights_load(in, n_head_override, &w, err);
+    if (s) return s;
+    if (dtype == G2R_DT_Q8 && (group <= 0 || w.cfg.n_embd % group))
+        s = g2r_fail(err, G2R_EARG, "%s: q8 group %d must be positive and divide n_embd %d", in, group, w.cfg.n_embd);
+    size_t n = g2r_gpt2_tensor_count(w.cfg.n_layer);
+    g2r_gpt2_tensor *tensors = calloc(n, sizeof *tensors);
+    if (!s && !tensors) s = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", in);
+    if (!s) {
+        g2r_gpt2_tensors_bind(&w, tensors);
+        s = write_converted(out, &w, tensors, n, dtype, group, err);
+    }
+    free(tensors);
+    g2r_gpt2_weights_free(&w);
+    return s;
+}
