@@ -28,6 +28,7 @@ TEST(cuda_kernels) { t_skip("built without CUDA (make CUDA=1 to build the GPU pa
 #include "engine/gpt2_cuda.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/kernels.h"
+#include "tests/test_engine_util.h"
 
 static int have_gpu(void) {
     if (g2r_cuda_device_count() > 0) return 1;
@@ -615,6 +616,105 @@ TEST(cuda_forward_f32_matches_cpu) {
 TEST(cuda_forward_bf16_matches_cpu) {
     if (!have_gpu()) return;
     forward_case(G2R_DT_BF16, 3e-2);
+}
+
+/* ------------------------------------------------------------- the engine with --device cuda */
+
+static g2r_model *load_on(const char *path, g2r_device dev) {
+    g2r_options o = {.n_threads = 2, .device = dev};
+    g2r_model *m = NULL;
+    g2r_error err = {0};
+    if (g2r_model_load(path, &o, &m, &err) != G2R_OK) t_fail(__FILE__, __LINE__, "%s", err.msg);
+    return m;
+}
+
+TEST(cuda_model_load_needs_a_device) {
+    if (g2r_cuda_device_count() > 0) {
+        t_skip("a CUDA device is present (the other tests use it)");
+        return;
+    }
+    g2r_options o = {.device = G2R_DEVICE_CUDA};
+    g2r_model *m = NULL;
+    g2r_error err = {0};
+    char path[600];
+    snprintf(path, sizeof path, "%s/golden/tiny.safetensors", t_data_dir());
+    CHECK(g2r_model_load(path, &o, &m, &err) == G2R_EDEVICE);
+    CHECK_CONTAINS(err.msg, "no CUDA device");
+    CHECK(m == NULL);
+}
+
+/* Goldens (PyTorch, F32 arithmetic) through g2r_model_load(--device cuda) and
+ * g2r_forward; the engine's measure, max|diff| / max|ref|.  F16/BF16 models
+ * keep their dtype on the device, so the tensor-core path rounds activations
+ * too: F32 1e-4, F16 5e-3, BF16 5e-2. */
+TEST(cuda_engine_matches_goldens) {
+    if (!have_gpu()) return;
+    golden_case cases[8];
+    int n = golden_load(cases, 8);
+    REQUIRE(n >= 1);
+    for (int i = 0; i < n; i++) {
+        const golden_case *c = &cases[i];
+        double tol = !strcmp(c->dtype, "F32") ? 1e-4 : !strcmp(c->dtype, "F16") ? 5e-3 : 5e-2;
+        g2r_model *m = load_on(c->model, G2R_DEVICE_CUDA);
+        if (!m) continue;
+        g2r_model_info info;
+        g2r_model_info_get(m, &info);
+        CHECK(!strcmp(info.kernels, "cuda"));
+        for (int w = 0; w < 2; w++) {
+            g2r_output what = w ? G2R_OUT_HIDDEN : G2R_OUT_LOGITS;
+            size_t row = (size_t)(w ? c->n_embd : c->n_vocab), n_ref;
+            int T = golden_total_tokens(c);
+            float *ref = read_f32(w ? c->hidden : c->logits, &n_ref);
+            float *out = malloc((size_t)T * row * sizeof *out);
+            if (ref && n_ref == (size_t)T * row && forward_all(m, c->n_seqs, c->ids, c->lens, what, out) == G2R_OK) {
+                double d = rel_diff(out, ref, n_ref);
+                if (!(d <= tol))
+                    t_fail(__FILE__, __LINE__, "%s on CUDA, %s: relative difference %.3g > %g", c->name,
+                           w ? "hidden" : "logits", d, tol);
+            } else {
+                t_fail(__FILE__, __LINE__, "%s: golden forward on CUDA did not run", c->name);
+            }
+            free(ref), free(out);
+        }
+        g2r_model_free(m);
+    }
+    golden_free(cases, n);
+}
+
+/* g2r_embed and g2r_generate on the device against the CPU engine. */
+TEST(cuda_engine_embed_and_generate_match_cpu) {
+    if (!have_gpu()) return;
+    char path[600];
+    snprintf(path, sizeof path, "%s/golden/tiny.safetensors", t_data_dir());
+    g2r_model *cpu = load_on(path, G2R_DEVICE_CPU), *gpu = load_on(path, G2R_DEVICE_CUDA);
+    if (!cpu || !gpu) {
+        g2r_model_free(cpu), g2r_model_free(gpu);
+        return;
+    }
+    int C = g2r_model_config(cpu).n_embd, V = g2r_model_config(cpu).n_vocab;
+    enum { N = 5 };
+    int lens[N] = {1, 7, 33, 64, 12}, buf[N][64];
+    const int *ids[N];
+    g2r_rng r = {77};
+    for (int i = 0; i < N; i++) {
+        for (int t = 0; t < lens[i]; t++) buf[i][t] = (int)(g2r_rng_u64(&r) % (uint64_t)V);
+        ids[i] = buf[i];
+    }
+    float *a = malloc((size_t)N * C * 4), *b = malloc((size_t)N * C * 4);
+    g2r_error err = {0};
+    for (int pool = 0; pool < 2; pool++) {
+        CHECK(g2r_embed(cpu, N, ids, lens, (g2r_pooling)pool, a, &err) == G2R_OK);
+        CHECK(g2r_embed(gpu, N, ids, lens, (g2r_pooling)pool, b, &err) == G2R_OK);
+        CHECK_REL(b, a, (size_t)N * C, 1e-4);
+    }
+    g2r_sampler smp = {.temperature = 0.0f, .max_new = 16};
+    int out_a[16], out_b[16], na = 0, nb = 0;
+    CHECK(g2r_generate(cpu, buf[1], lens[1], &smp, out_a, 16, &na, NULL, NULL, &err) == G2R_OK);
+    CHECK(g2r_generate(gpu, buf[1], lens[1], &smp, out_b, 16, &nb, NULL, NULL, &err) == G2R_OK);
+    CHECK_EQ_INT(nb, na);
+    for (int i = 0; i < na && i < nb; i++) CHECK_EQ_INT(out_b[i], out_a[i]);
+    free(a), free(b);
+    g2r_model_free(cpu), g2r_model_free(gpu);
 }
 
 #endif
