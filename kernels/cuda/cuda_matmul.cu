@@ -45,7 +45,8 @@ __device__ __forceinline__ void load8(const float *p, float f[8]) {
 template <typename H>
 __device__ __forceinline__ void load8(const H *p, float f[8]) {
     uint4 u = __ldg((const uint4 *)p);
-    const H *h = (const H *)&u;
+    H h[8];
+    memcpy(h, &u, sizeof h); /* register moves; no type punning through pointers */
 #pragma unroll
     for (int i = 0; i < 8; i++) f[i] = g2r_to_f32(h[i]);
 }
