@@ -93,9 +93,11 @@ static int bench_decode(g2r_cuda_model *m, const g2r_config *cfg, int n, const c
     float *logits = malloc((size_t)cfg->n_vocab * sizeof(float));
     int rc = 0;
     double total = 0.0;
+    int first[16], n_first = 0;
     for (int pass = 0; pass < 2 && !rc; pass++) { /* pass 0 warms up */
         g2r_cuda_session_reset(s);
         int id = token(0, 0, cfg->n_vocab), one = 1;
+        n_first = 0;
         double t0 = now_ms();
         for (int t = 0; t <= n && !rc; t++) {
             const int *ids[1] = {&id};
@@ -107,13 +109,16 @@ static int bench_decode(g2r_cuda_model *m, const g2r_config *cfg, int n, const c
             for (int v = 1; v < cfg->n_vocab; v++)
                 if (logits[v] > logits[best]) best = v;
             id = best;
+            if (n_first < 16) first[n_first++] = id;
             if (t == 0) t0 = now_ms(); /* the prompt token is not a decode step */
         }
         total = now_ms() - t0;
     }
     if (!rc) {
         printf("decode %s batch 1: %d tokens in %.1f ms, %.1f tokens/s\n", tag, n, total, n / (total / 1e3));
-        printf("RESULT decode_%s_tps %.1f tok/s\n", tag, n / (total / 1e3));
+        printf("RESULT decode_%s_tps %.1f tok/s\nGREEDY %s ", tag, n / (total / 1e3), tag);
+        for (int i = 0; i < n_first; i++) printf("%s%d", i ? "," : "", first[i]); /* as gpu_peer.py prints them */
+        printf("\n");
     }
     free(logits);
     g2r_cuda_session_free(s);

@@ -49,8 +49,14 @@ MODEL=models/gpt2-124m-f32.safetensors
 [ -f "$MODEL" ] || build-cuda/gpt2rank mkmodel -o "$MODEL" --dtype F32 || { echo "gpu_check: mkmodel failed"; exit 1; }
 ls -l "$MODEL"
 
-step "CLI on the device"
-echo "hello world" | timeout 60 build-cuda/gpt2rank generate --model "$MODEL" --device cuda --max-new 8 2>&1 | tail -3 || true
+step "CLI: greedy generation on the CPU and with --device cuda"
+IDS=464,2068,7586,21831,18045
+cpu_ids=$(timeout 120 build-cuda/gpt2rank generate -m "$MODEL" --ids $IDS -n 16 2>&1)
+gpu_ids=$(timeout 120 build-cuda/gpt2rank generate -m "$MODEL" --ids $IDS -n 16 --device cuda --timing 2>"$OUT/generate_timing.txt")
+echo "cpu:  $cpu_ids"
+echo "cuda: $gpu_ids"
+tail -2 "$OUT/generate_timing.txt"
+[ "$cpu_ids" = "$gpu_ids" ] && echo "greedy ids: same" || echo "greedy ids: DIFFER (near-tied logits, or a bug)"
 
 step "gpt2rank BF16"
 timeout 180 build-cuda/gpu_bench --model "$MODEL" --dtype BF16 --reps "$REPS" --embed "${EMBED[@]}" --decode "$DECODE" \

@@ -25,15 +25,43 @@ def token_ids(b, t, vocab, torch, device):
     return (i * 131 + j * 7919 + 17) % vocab
 
 
-def load_model(path, dtype, torch, device):
-    from safetensors import safe_open
+def read_safetensors(path, torch):
+    """{name: tensor}, metadata: through the safetensors package, else by hand."""
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        safe_open = None
+    if safe_open:
+        with safe_open(path, framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, (f.metadata() or {})
+    import json
+    import struct
+    import numpy as np
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    meta = header.pop("__metadata__", {}) or {}
+    out = {}
+    for k, v in header.items():
+        a, b = v["data_offsets"]
+        raw = body[a:b]
+        if v["dtype"] == "F32":
+            arr = np.frombuffer(raw, dtype="<f4")
+        elif v["dtype"] == "F16":
+            arr = np.frombuffer(raw, dtype="<f2").astype(np.float32)
+        elif v["dtype"] == "BF16":
+            arr = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            raise SystemExit("gpu_peer: %s: dtype %s not supported" % (k, v["dtype"]))
+        out[k] = torch.from_numpy(arr.copy()).view(*v["shape"])
+    return out, meta
 
-    tensors = {}
-    with safe_open(path, framework="pt") as f:
-        meta = f.metadata() or {}
-        for k in f.keys():
-            name = k[len("transformer."):] if k.startswith("transformer.") else k
-            tensors[name] = f.get_tensor(k)
+
+def load_model(path, dtype, torch, device):
+    raw, meta = read_safetensors(path, torch)
+    tensors = {(k[len("transformer."):] if k.startswith("transformer.") else k): v for k, v in raw.items()}
     n_layer = sum(1 for k in tensors if k.endswith(".ln_1.weight"))
     wte = tensors["wte.weight"]
     n_embd = wte.shape[1]
@@ -56,6 +84,22 @@ def load_model(path, dtype, torch, device):
     return m
 
 
+def sdpa(q, k, v, causal, torch, F):
+    """F.scaled_dot_product_attention where torch has it (2.0+), else the same by hand."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    s = (q @ k.transpose(-1, -2)) / (q.shape[-1] ** 0.5)
+    if causal:
+        T = q.shape[-2]
+        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+    return torch.softmax(s.float(), dim=-1).to(q.dtype) @ v
+
+
+def sync(torch):
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def block(m, L, x, attend, torch, F):
     """One transformer block on x [B, T, C]; attend(q, k, v) with [B, H, T, hd] tensors."""
     B, T, C = x.shape
@@ -75,7 +119,7 @@ def embed(m, ids, torch, F):
     B, T = ids.shape
     C = m["n_embd"]
     x = m["wte"][ids] + m["wpe"][:T]
-    causal = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    causal = lambda q, k, v: sdpa(q, k, v, True, torch, F)
     for L in m["layers"]:
         x = block(m, L, x, causal, torch, F)
     h = F.layer_norm(x, (C,), m["ln_f_w"], m["ln_f_b"], 1e-5)
@@ -84,12 +128,12 @@ def embed(m, ids, torch, F):
 
 def timed(fn, reps, torch):
     fn()  # warm-up
-    torch.cuda.synchronize()
+    sync(torch)
     ms = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        sync(torch)
         ms.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(ms)
 
@@ -109,41 +153,44 @@ def decode(m, n, torch, F):
             def attend(q, k, v, li=li):
                 kc[li, :, :, pos] = k[:, :, 0]
                 vc[li, :, :, pos] = v[:, :, 0]
-                return F.scaled_dot_product_attention(q, kc[li, :, :, :pos + 1], vc[li, :, :, :pos + 1])
+                return sdpa(q, kc[li, :, :, :pos + 1], vc[li, :, :, :pos + 1], False, torch, F)
             x = block(m, L, x, attend, torch, F)
         h = F.layer_norm(x.view(1, C), (C,), m["ln_f_w"], m["ln_f_b"], 1e-5)
         return int(torch.argmax(h @ m["wte"].t()).item())  # the sync a sampler needs
 
-    total = 0.0
+    total, ids = 0.0, []
     with torch.no_grad():
         for _ in range(2):  # the first pass warms up
             tok = 17
             tok = step(tok, 0)
-            torch.cuda.synchronize()
+            ids = [tok]
+            sync(torch)
             t0 = time.perf_counter()
             for pos in range(1, n + 1):
                 tok = step(tok, pos)
+                ids.append(tok)
             total = (time.perf_counter() - t0) * 1e3
-    return n, total
+    return n, total, ids
 
 
 def bench(args):
     import torch
     import torch.nn.functional as F
 
-    dev = torch.device("cuda")
+    dev = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False  # F32 means F32, as in gpu_bench
     torch.backends.cudnn.allow_tf32 = False
-    print("peer: torch %s on %s" % (torch.__version__, torch.cuda.get_device_name(0)))
+    print("peer: torch %s on %s" % (torch.__version__,
+                                    torch.cuda.get_device_name(0) if dev.type == "cuda" else "the CPU"))
     results = []
 
     def result(name, value, unit):
         results.append(name)
-        print("RESULT %s %.4f %s" % (name, value, unit))
+        print("RESULT %s %.7g %s" % (name, value, unit))
 
     with torch.no_grad():
         # device-to-device copy: the memory ceiling (bytes read + written)
-        a = torch.empty(1 << 30, dtype=torch.float32, device=dev)
+        a = torch.empty(1 << (30 if dev.type == "cuda" else 22), dtype=torch.float32, device=dev)
         b = torch.empty_like(a)
         ms = timed(lambda: b.copy_(a), 10, torch)
         result("peer_copy_gbs", 2 * a.numel() * 4 / 1e9 / (ms / 1e3), "GB/s")
@@ -170,7 +217,8 @@ def bench(args):
                           % (ours.shape[0], cos, diff))
                     result("check_min_cosine", cos, "cos")
             if args.decode:
-                n, ms = decode(m, args.decode, torch, F)
+                n, ms, ids = decode(m, args.decode, torch, F)
+                print("GREEDY peer_%s %s" % (tag, ",".join(str(i) for i in ids[:16])))
                 print("peer decode %s batch 1: %d tokens in %.1f ms, %.1f tokens/s" % (tag, n, ms, n / (ms / 1e3)))
                 result("peer_decode_%s_tps" % tag, n / (ms / 1e3), "tok/s")
             if args.matmul:
@@ -203,10 +251,12 @@ def bench(args):
 
 
 def table(path):
-    r = {}
+    r, greedy = {}, {}
     with open(path) as f:
         for line in f:
             p = line.split()
+            if len(p) == 3 and p[0] == "GREEDY":
+                greedy[p[1]] = p[2]
             if len(p) >= 3 and p[0] == "RESULT":
                 try:
                     r[p[1]] = float(p[2])
@@ -225,19 +275,23 @@ def table(path):
     print("| %-40s | %12s | %12s | %9s |" % ("what", "gpt2rank", "PyTorch", "ours/peer"))
     print("|%s|%s|%s|%s|" % ("-" * 42, "-" * 14, "-" * 14, "-" * 11))
     for tag in ("bf16", "f32"):
-        row("embed 256x64 %s (seq/s)" % tag, "embed_%s_seqs" % tag, "peer_embed_%s_seqs" % tag)
+        row("embed batch %s (seq/s)" % tag, "embed_%s_seqs" % tag, "peer_embed_%s_seqs" % tag)
     for tag in ("bf16", "f32"):
         row("decode batch 1 %s (tok/s)" % tag, "decode_%s_tps" % tag, "peer_decode_%s_tps" % tag)
     for tag in ("bf16", "f32"):
         for name in ("c_attn", "attn_proj", "fc", "mlp_proj"):
             row("matmul %s %s (TFLOP/s, cuBLAS)" % (tag, name), "matmul_%s_%s_tflops" % (tag, name),
                 "peer_matmul_%s_%s_tflops" % (tag, name))
-    row("top-10 of 1M x 768 f32 (ms)", "topk_ms", "peer_topk_ms", higher_better=False)
+    row("top-10 f32 (ms)", "topk_ms", "peer_topk_ms", higher_better=False)
     if "peer_copy_gbs" in r and "topk_bytes_gb" in r:
         floor = r["topk_bytes_gb"] / r["peer_copy_gbs"] * 1e3  # the copy's rate counts bytes read + written
         print("| %-40s | %12s | %12s | %9s |" % ("top-10 HBM floor (ms, read once)", "%.3f" % floor, "", ""))
         if "topk_ms" in r:
             print("| %-40s | %12s | %12s | %9s |" % ("top-10 ours / floor", "%.2f" % (r["topk_ms"] / floor), "", ""))
+    for tag in ("bf16", "f32"):
+        if tag in greedy and "peer_" + tag in greedy:
+            same = greedy[tag] == greedy["peer_" + tag]
+            print("| %-40s | %12s | %12s | %9s |" % ("greedy ids, first 16, %s" % tag, "same" if same else "differ", "", ""))
     if "check_min_cosine" in r:
         print("| %-40s | %12s | %12s | %9s |" % ("F32 embeddings, min cosine vs torch", "%.6f" % r["check_min_cosine"],
                                                  "", ""))
@@ -254,6 +308,7 @@ def main():
     b.add_argument("--topk", nargs=3, type=int)
     b.add_argument("--reps", type=int, default=10)
     b.add_argument("--check")
+    b.add_argument("--device", default="cuda", help="cuda (default); cpu only to try the script itself")
     t = sub.add_parser("table")
     t.add_argument("results")
     a = ap.parse_args()

@@ -137,9 +137,12 @@ void g2r_emu_launch(dim3 grid, dim3 block, size_t smem, std::function<void()> fn
                     f.started = false;
                     f.tid = uint3{(unsigned)t, 0, 0};
                 }
-                for (;;) {
+                for (int round = 0;; round++) {
                     bool ran = false;
-                    for (int t = 0; t < nt; t++) {
+                    /* alternate the order threads run between barriers, so a
+                     * missing barrier shows up whichever side reads first */
+                    for (int i = 0; i < nt; i++) {
+                        int t = round % 2 ? nt - 1 - i : i;
                         if (fibers[t].st != RUNNABLE) continue;
                         resume(t);
                         ran = true;

@@ -69,8 +69,15 @@ static inline int max(int a, int b) { return a > b ? a : b; }
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline float g2r_emu_expf(float x) { return expf(x); }
 #define __expf g2r_emu_expf
-template <typename T> static inline T __ldg(const T *p) { return *p; }
-template <typename T> static inline T __ldcs(const T *p) { return *p; }
+/* vector loads must be aligned to their size, as on the GPU */
+template <typename T> static inline T __ldg(const T *p) {
+    if ((uintptr_t)p % sizeof(T)) {
+        fprintf(stderr, "cuda_emu: misaligned %zu-byte load at %p\n", sizeof(T), (const void *)p);
+        abort();
+    }
+    return *p;
+}
+template <typename T> static inline T __ldcs(const T *p) { return __ldg(p); }
 
 /* ---------------------------------------------------------------- sync */
 
