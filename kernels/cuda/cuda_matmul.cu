@@ -12,6 +12,8 @@
  * The epilogue is shared: + bias, GELU, + the old output (residual). */
 #include <mma.h>
 
+#include <type_traits>
+
 #include "kernels/cuda/cuda_common.cuh"
 
 using namespace nvcuda;
@@ -192,6 +194,10 @@ __global__ void __launch_bounds__(256) simt_kernel(epilogue e, const float *in, 
 #define TC_BN 128
 #define TC_BK 32
 #define TC_PAD 8 /* 16 bytes: rows land on different banks; keeps WMMA's 32-byte alignment */
+/* Blocks per SM the register budget is cut for: 2 caps a thread at 128
+ * registers (ptxas: no spills for F16, ~40 bytes for BF16); 1 lets it use
+ * ~175 with half the warps to hide latency.  To be settled on the GPU. */
+#define TC_MIN_BLOCKS 2
 #define TC_LDA (TC_BK + TC_PAD)
 #define TC_LDB_KN (TC_BN + TC_PAD)
 #define TC_LDB_NT (TC_BK + TC_PAD)
@@ -203,13 +209,15 @@ __device__ __forceinline__ void to16(float x, __nv_bfloat16 *o) { *o = __float2b
  * i.e. 4 x 2 WMMA accumulators.  The next K tile is loaded into registers
  * while the tensor cores work on the current one in shared memory. */
 template <typename W, bool NT>
-__global__ void __launch_bounds__(256) tensor_kernel(epilogue e, const float *in, const W *w, int T, int K, int N,
+__global__ void __launch_bounds__(256, TC_MIN_BLOCKS) tensor_kernel(epilogue e, const float *in, const W *w, int T, int K, int N,
                                                      int vec_a, int vec_b) {
     __shared__ __align__(128) W As[TC_BM * TC_LDA];
     __shared__ __align__(128) W Bs[NT ? TC_BN * TC_LDB_NT : TC_BK * TC_LDB_KN];
     int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     int wm = warp / 4, wn = warp % 4;
     int m0 = blockIdx.y * TC_BM, n0 = blockIdx.x * TC_BN;
+    /* W[n][k] is B = W^T stored column by column */
+    using BLayout = typename std::conditional<NT, wmma::col_major, wmma::row_major>::type;
 
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
 #pragma unroll
@@ -217,8 +225,8 @@ __global__ void __launch_bounds__(256) tensor_kernel(epilogue e, const float *in
 #pragma unroll
         for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
 
-    float4 ra[4]; /* A: 128 x 32 floats = 1024 float4, 4 per thread */
-    uint4 rb[2];  /* B: 4096 16-bit weights = 512 uint4, 2 per thread */
+    uint2 ra[4]; /* A: 128 x 32 floats = 1024 float4, 4 per thread, held rounded to 16 bits */
+    uint4 rb[2]; /* B: 4096 16-bit weights = 512 uint4, 2 per thread */
 
     auto load_tile = [&](int k0) {
 #pragma unroll
@@ -226,13 +234,17 @@ __global__ void __launch_bounds__(256) tensor_kernel(epilogue e, const float *in
             int f = tid + i * 256, r = f / 8, kq = (f % 8) * 4;
             int gm = m0 + r, gk = k0 + kq;
             const float *p = in + (size_t)gm * K + gk;
-            if (vec_a && gm < T && gk + 4 <= K) ra[i] = __ldg((const float4 *)p);
+            float4 a;
+            if (vec_a && gm < T && gk + 4 <= K) a = __ldg((const float4 *)p);
             else {
                 float v[4];
 #pragma unroll
                 for (int j = 0; j < 4; j++) v[j] = gm < T && gk + j < K ? p[j] : 0.0f;
-                ra[i] = make_float4(v[0], v[1], v[2], v[3]);
+                a = make_float4(v[0], v[1], v[2], v[3]);
             }
+            W h[4]; /* rounded now: half the staging registers */
+            to16(a.x, &h[0]), to16(a.y, &h[1]), to16(a.z, &h[2]), to16(a.w, &h[3]);
+            memcpy(&ra[i], h, sizeof h);
         }
 #pragma unroll
         for (int i = 0; i < 2; i++) {
@@ -258,8 +270,7 @@ __global__ void __launch_bounds__(256) tensor_kernel(epilogue e, const float *in
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             int f = tid + i * 256, r = f / 8, kq = (f % 8) * 4;
-            W *a = As + r * TC_LDA + kq;
-            to16(ra[i].x, a), to16(ra[i].y, a + 1), to16(ra[i].z, a + 2), to16(ra[i].w, a + 3);
+            *(uint2 *)(As + r * TC_LDA + kq) = ra[i];
         }
 #pragma unroll
         for (int i = 0; i < 2; i++) {
@@ -277,23 +288,21 @@ __global__ void __launch_bounds__(256) tensor_kernel(epilogue e, const float *in
         if (more) load_tile(k0 + TC_BK);
 #pragma unroll
         for (int ks = 0; ks < TC_BK; ks += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::row_major> fa[4];
-#pragma unroll
-            for (int i = 0; i < 4; i++) wmma::load_matrix_sync(fa[i], As + (wm * 64 + i * 16) * TC_LDA + ks, TC_LDA);
+            /* both B fragments, then one A fragment at a time: 12 fragment
+             * registers live instead of 20, which leaves room for 2 blocks per SM */
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, W, BLayout> fb[2];
 #pragma unroll
             for (int j = 0; j < 2; j++) {
                 int col = wn * 32 + j * 16;
-                if (NT) {
-                    wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::col_major> fb;
-                    wmma::load_matrix_sync(fb, Bs + col * TC_LDB_NT + ks, TC_LDB_NT);
+                wmma::load_matrix_sync(fb[j], NT ? Bs + col * TC_LDB_NT + ks : Bs + ks * TC_LDB_KN + col,
+                                       NT ? TC_LDB_NT : TC_LDB_KN);
+            }
 #pragma unroll
-                    for (int i = 0; i < 4; i++) wmma::mma_sync(acc[i][j], fa[i], fb, acc[i][j]);
-                } else {
-                    wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::row_major> fb;
-                    wmma::load_matrix_sync(fb, Bs + ks * TC_LDB_KN + col, TC_LDB_KN);
+            for (int i = 0; i < 4; i++) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::row_major> fa;
+                wmma::load_matrix_sync(fa, As + (wm * 64 + i * 16) * TC_LDA + ks, TC_LDA);
 #pragma unroll
-                    for (int i = 0; i < 4; i++) wmma::mma_sync(acc[i][j], fa[i], fb, acc[i][j]);
-                }
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
             }
         }
         __syncthreads();

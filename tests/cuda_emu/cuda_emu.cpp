@@ -116,6 +116,9 @@ void g2r_emu_launch(dim3 grid, dim3 block, size_t smem, std::function<void()> fn
     }
     std::vector<unsigned char> dyn(smem + 16);
     g2r_emu_dyn_smem = (unsigned char *)(((uintptr_t)dyn.data() + 15) & ~(uintptr_t)15);
+    if (stacks.empty()) atexit([] {
+            for (char *p : stacks) free(p);
+        });
     while ((int)stacks.size() < nt) stacks.push_back((char *)malloc(STACK));
     gridDim = grid;
     blockDim = block;
