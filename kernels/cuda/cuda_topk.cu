@@ -88,6 +88,7 @@ __global__ void __launch_bounds__(TOPK_WARPS * 32) topk_scan_kernel(const float 
         float dot = 0.0f, xx = 0.0f;
         if (vec) {
             const float4 *x4 = (const float4 *)x, *q4 = (const float4 *)q;
+#pragma unroll 4 /* several 16-byte loads in flight before the first is used */
             for (int c = lane; c < dim / 4; c += 32) {
                 float4 a = __ldcs(x4 + c), b = q4[c]; /* streamed: no reuse, keep it out of L2's way */
                 dot += a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
