@@ -56,6 +56,18 @@ timeout 300 "$B/g2r_tests" cuda >"$OUT/tests.log" 2>&1
 echo "tests exit status: $?"
 grep -E '^(FAIL|skip|ok) |passed|^  ' "$OUT/tests.log" | tail -30
 
+step "compute-sanitizer on the small whole-forward tests (memcheck, racecheck)"
+if [ "$B" = build-cuda ] && command -v compute-sanitizer >/dev/null; then
+    for tool in memcheck racecheck; do
+        timeout 90 compute-sanitizer --tool "$tool" --error-exitcode 9 "$B/g2r_tests" cuda_forward \
+            >"$OUT/sanitizer_$tool.log" 2>&1
+        echo "$tool: exit status $? (9: errors found)"
+        grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|passed' "$OUT/sanitizer_$tool.log" | tail -2
+    done
+else
+    echo "skipped (no compute-sanitizer, or a dry run)"
+fi
+
 step "model: $MODEL"
 [ -f "$MODEL" ] || "$B/gpt2rank" mkmodel -o "$MODEL" --dtype F32 || { echo "gpu_check: mkmodel failed"; exit 1; }
 ls -l "$MODEL"
