@@ -46,6 +46,9 @@ struct g2r_cuda_session {
     float *k_cache, *v_cache;                 /* [n_layer][max_seqs][max_tokens][C] */
     float *pooled;                            /* [max_seqs][C] */
     int *d_meta, *h_meta;                     /* ids, pos [max_rows]; row0, n_new, past, slot [max_seqs] */
+    int *wave;                                /* [3][max_seqs] a wave's sequences, tokens, tokens done */
+    size_t *out_row;                          /* [2][max_seqs] first output row: per sequence, per wave slot */
+    const int **wave_ids;                     /* [max_seqs] */
 };
 
 /* ---------------------------------------------------------------- upload */
@@ -191,7 +194,13 @@ g2r_status g2r_cuda_session_new(g2r_cuda_model *m, int max_seqs, int max_tokens,
     size_t meta = 2 * R + 4 * (size_t)max_seqs;
     s->len = calloc((size_t)max_seqs, sizeof(int));
     s->h_meta = calloc(meta, sizeof(int));
-    g2r_status st = !s->len || !s->h_meta ? g2r_fail(err, G2R_ENOMEM, "cuda session: out of memory") : G2R_OK;
+    /* the per-call bookkeeping too: a forward pass allocates nothing */
+    s->wave = calloc(3 * (size_t)max_seqs, sizeof(int));
+    s->out_row = calloc(2 * (size_t)max_seqs, sizeof(size_t));
+    s->wave_ids = calloc((size_t)max_seqs, sizeof(int *));
+    g2r_status st = !s->len || !s->h_meta || !s->wave || !s->out_row || !s->wave_ids
+                        ? g2r_fail(err, G2R_ENOMEM, "cuda session: out of memory")
+                        : G2R_OK;
     if (!st) st = g2r_cuda_malloc((void **)&s->x, R * C * 4, "activations x", err);
     if (!st) st = g2r_cuda_malloc((void **)&s->xn, R * C * 4, "activations xn", err);
     if (!st) st = g2r_cuda_malloc((void **)&s->qkv, R * 3 * C * 4, "activations qkv", err);
@@ -217,6 +226,9 @@ void g2r_cuda_session_free(g2r_cuda_session *s) {
     g2r_cuda_free(s->d_meta);
     free(s->len);
     free(s->h_meta);
+    free(s->wave);
+    free(s->out_row);
+    free(s->wave_ids);
     free(s);
 }
 
@@ -316,14 +328,9 @@ g2r_status g2r_cuda_forward(g2r_cuda_session *s, int n_seqs, const int *const *i
     g2r_status st = check_ids(c->n_vocab, n_seqs, ids, n_ids, err);
     if (st || n_seqs == 0) return st;
     int width = what == G2R_OUT_LOGITS ? c->n_vocab : c->n_embd;
-    int *seq = malloc((size_t)n_seqs * 3 * sizeof(int));
-    size_t *out_row = malloc((size_t)n_seqs * sizeof(size_t));
-    const int **wids = malloc((size_t)n_seqs * sizeof(int *));
-    if (!seq || !out_row || !wids) {
-        free(seq), free(out_row), free(wids);
-        return g2r_fail(err, G2R_ENOMEM, "cuda forward: out of memory");
-    }
-    int *take = seq + n_seqs, *done = take + n_seqs;
+    int *seq = s->wave, *take = seq + s->max_seqs, *done = take + s->max_seqs;
+    size_t *out_row = s->out_row, *dst = out_row + s->max_seqs;
+    const int **wids = s->wave_ids;
     size_t o = 0;
     for (int i = 0; i < n_seqs; i++) done[i] = 0, out_row[i] = o, o += (size_t)n_ids[i];
     for (;;) { /* waves: fill up to max_rows tokens, sequence by sequence */
@@ -339,11 +346,6 @@ g2r_status g2r_cuda_forward(g2r_cuda_session *s, int n_seqs, const int *const *i
         if ((st = run_wave(s, n, seq, wids, take, rows, err))) break;
         if (out) {
             int *row0 = s->h_meta + 2 * s->max_rows; /* run_wave's layout */
-            size_t *dst = malloc((size_t)n * sizeof(size_t));
-            if (!dst) {
-                st = g2r_fail(err, G2R_ENOMEM, "cuda forward: out of memory");
-                break;
-            }
             for (int k = 0; k < n; k++) dst[k] = out_row[seq[k]] + (size_t)done[seq[k]];
             if (what == G2R_OUT_HIDDEN) st = copy_rows(s->xn, width, 0, rows, n, row0, take, dst, out, err);
             for (int r0 = 0; what == G2R_OUT_LOGITS && r0 < rows && !st; r0 += LOGIT_ROWS) {
@@ -352,13 +354,11 @@ g2r_status g2r_cuda_forward(g2r_cuda_session *s, int n_seqs, const int *const *i
                                         G2R_CUDA_MM_AUTO, NULL, err);
                 if (!st) st = copy_rows(s->logits, width, r0, nr, n, row0, take, dst, out, err);
             }
-            free(dst);
             if (st) break;
         }
         for (int k = 0; k < n; k++) done[seq[k]] += take[k];
     }
     if (!st) st = g2r_cuda_sync(NULL, err);
-    free(seq), free(out_row), free(wids);
     return st;
 }
 
@@ -371,8 +371,7 @@ g2r_status g2r_cuda_embed_seqs(g2r_cuda_session *s, int n, const int *const *ids
                             s->max_tokens);
     g2r_status st = check_ids(s->m->cfg.n_vocab, n, ids, lens, err);
     if (st) return st;
-    int *seq = malloc((size_t)s->max_seqs * sizeof(int));
-    if (!seq) return g2r_fail(err, G2R_ENOMEM, "cuda embed: out of memory");
+    int *seq = s->wave; /* group member i is sequence i */
     for (int i = 0; i < s->max_seqs; i++) seq[i] = i;
     for (int i0 = 0; i0 < n && !st;) { /* a group: as many whole sequences as one wave holds */
         int g = 0, rows = 0;
@@ -385,7 +384,6 @@ g2r_status g2r_cuda_embed_seqs(g2r_cuda_session *s, int n, const int *const *ids
         i0 += g;
     }
     g2r_cuda_session_reset(s);
-    free(seq);
     return st;
 }
 
