@@ -19,6 +19,8 @@ int cli_model_arg(const char *cmd, int argc, char **argv, int *i, cli_model_opts
         o->opt.n_head = (int)n;
     } else if (!strcmp(a, "--kernels")) {
         if (!(v = cli_value(cmd, argc, argv, i)) || cli_kernels(cmd, v, &o->opt.kernels)) return -1;
+    } else if (!strcmp(a, "--prefault")) {
+        o->opt.prefault = 1;
     } else if (!strcmp(a, "--device")) {
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
         if (!strcmp(v, "cpu")) o->opt.device = G2R_DEVICE_CPU;

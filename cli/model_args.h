@@ -14,7 +14,8 @@ typedef struct {
     "  -t, --threads N    threads (default 0: all cores)\n"                                          \
     "  --kernels K        auto|scalar|avx2|avx512|neon (default auto)\n"                             \
     "  --heads H          number of attention heads, when the file does not say\n"                    \
-    "  --device D         cpu|cuda (default cpu; cuda needs a build with make CUDA=1)\n"
+    "  --device D         cpu|cuda (default cpu; cuda needs a build with make CUDA=1)\n"       \
+    "  --prefault         map the whole model into memory at load (faster first token)\n"
 
 /* If argv[*i] is one of the shared options, consumes it (and its value) and
  * returns 1; 0 if it is not one; -1 after printing a usage error. */

@@ -272,3 +272,28 @@ TEST(engine_model_info_describes_the_file) {
     g2r_model_free(m);
     golden_free(cases, n);
 }
+
+/* --prefault only fills page tables: the logits are the same bits. */
+TEST(prefault_changes_nothing_but_timing) {
+    golden_case cases[8];
+    int n = golden_load(cases, 8);
+    REQUIRE(n >= 1);
+    const golden_case *c = golden_find(cases, n, "tiny");
+    REQUIRE(c);
+    float *out[2] = {NULL, NULL};
+    size_t rows = (size_t)c->lens[0] * (size_t)c->n_vocab;
+    for (int pf = 0; pf < 2; pf++) {
+        g2r_options o = {.n_threads = 2, .prefault = pf};
+        g2r_model *m;
+        g2r_error err = {0};
+        REQUIRE(g2r_model_load(c->model, &o, &m, &err) == G2R_OK);
+        out[pf] = malloc(rows * sizeof(float));
+        REQUIRE(out[pf]);
+        CHECK(forward_all(m, 1, c->ids, c->lens, G2R_OUT_LOGITS, out[pf]) == G2R_OK);
+        g2r_model_free(m);
+    }
+    CHECK(memcmp(out[0], out[1], rows * sizeof(float)) == 0);
+    free(out[0]);
+    free(out[1]);
+    golden_free(cases, n);
+}

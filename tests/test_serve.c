@@ -81,7 +81,7 @@ TEST(serve_rank_equals_g2r_rank_and_follows_item_changes) {
     g2r_error err = {0};
     g2r_model *m = NULL;
     g2r_tokenizer *tok = NULL;
-    g2r_options mo = {1, 0, G2R_KERNELS_AUTO, G2R_DEVICE_CPU};
+    g2r_options mo = {.n_threads = 1};
     REQUIRE(g2r_model_load(f.model, &mo, &m, &err) == G2R_OK && g2r_tokenizer_load(NULL, &tok, &err) == G2R_OK);
     g2r_serve_options so;
     g2r_serve_options_default(&so);
