@@ -467,7 +467,9 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
     float *vec = malloc(sizeof(float) * (size_t)s->dim);
     if (!vec) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
     uint64_t key = g2r_text_hash(e->text, e->text_len);
-    int64_t row = -1;
+    int64_t row;
+again:
+    row = -1;
     pthread_mutex_lock(&s->state_mu);
     if (e->item) row = g2r_catalog_find(s->cat, e->item, e->item_len);
     int have = row >= 0;
@@ -502,6 +504,12 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
         return st;
     }
     pthread_mutex_lock(&s->state_mu);
+    if (!replaying && e->item && g2r_catalog_find(s->cat, e->item, e->item_len) != row) {
+        /* its item changed while we embedded: start again, so replay (in log order) sees what we saw */
+        pthread_mutex_unlock(&s->state_mu);
+        free(line);
+        goto again;
+    }
     if (!have) g2r_ecache_put(s->cache, key, vec);
     if (line) st = log_append(s, line, len, err); /* logged before it counts */
     g2r_user *u = NULL;
@@ -545,9 +553,9 @@ static g2r_status replay_line(void *user, const char *line, size_t len, g2r_erro
     size_t n;
     int cached;
     if (o->type != G2R_JSON_OBJECT) st = g2r_fail(err, G2R_EFORMAT, "event log: not an object");
-    else if (g2r_json_get(o, "gen")) st = G2R_OK;
     else if ((op = get_typed(o, "op", G2R_JSON_STRING)) && !strcmp(op->str, "add_item")) st = add_item(s, o, 1, &n, err);
     else if (op && !strcmp(op->str, "remove_item")) st = remove_item(s, o, 1, &n, err);
+    else if (g2r_json_get(o, "gen")) st = G2R_OK; /* after op: an item's metadata may be called gen */
     else if (!(st = parse_event(o, &e, err))) st = apply_event(s, &e, 1, &n, &cached, err);
     g2r_json_free(doc);
     return st;
