@@ -688,7 +688,7 @@ static long file_size(const char *path) {
 /* A snapshot stopped after each of its steps (ranker/serve.h) as by kill -9,
  * then a restart: every acknowledged request is there exactly once. */
 TEST(serve_log_compaction_survives_a_crash_at_every_step) {
-    const char *reqs[] = {"{\"op\":\"event\",\"user\":\"a\",\"item\":\"tent\",\"ts\":1}",
+    const char *reqs[] = {"{\"op\":\"event\",\"user\":\"a\",\"item\":\"tent\",\"ts\":1,\"weight\":2}",
                           "{\"op\":\"remove_item\",\"id\":\"shoe1\"}",
                           "{\"op\":\"add_item\",\"id\":\"boots\",\"text\":\"hiking boots\"}",
                           "{\"op\":\"event\",\"user\":\"a\",\"item\":\"boots\",\"ts\":2}",
