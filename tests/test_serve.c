@@ -694,7 +694,7 @@ TEST(serve_log_compaction_survives_a_crash_at_every_step) {
                           "{\"op\":\"event\",\"user\":\"a\",\"item\":\"boots\",\"ts\":2}",
                           "{\"op\":\"event\",\"user\":\"b\",\"text\":\"a cup of tea\",\"ts\":3}"};
     const char *rank_a = "{\"op\":\"rank\",\"user\":\"a\",\"k\":10,\"explain\":true}";
-    g2r_options mo = {1, 0, G2R_KERNELS_AUTO, G2R_DEVICE_CPU};
+    g2r_options mo = {.n_threads = 1};
     g2r_tokenizer *tok = NULL;
     g2r_error err = {0};
     REQUIRE(g2r_tokenizer_load(NULL, &tok, &err) == G2R_OK);
