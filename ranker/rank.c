@@ -56,6 +56,31 @@ void g2r_rank_explain(const g2r_profile *p, const float *x, g2r_result *r, float
     }
 }
 
+int g2r_rank_pick(const g2r_profile *p, const g2r_rank_options *o, const g2r_hit *cand, int n,
+                  g2r_row_vector_fn row_vector, const void *src, int dim, float *vec, size_t n_cand, int *pick,
+                  float *maxsim, char *taken, float *contrib, g2r_result *out) {
+    int k = n < o->k ? n : o->k;
+    if (o->mmr > 0 && o->mmr < 1) {
+        for (int c = 0; c < n; c++) row_vector(src, cand[c].index, vec + (size_t)c * dim);
+        g2r_rank_mmr_select(cand, n, vec, dim, o->mmr, k, pick, maxsim, taken);
+    } else {
+        for (int i = 0; i < k; i++) pick[i] = i;
+    }
+    for (int i = 0; i < k; i++) {
+        g2r_result *r = &out[i];
+        memset(r, 0, sizeof *r);
+        r->row = cand[pick[i]].index;
+        r->score = cand[pick[i]].score;
+        if (o->explain) {
+            row_vector(src, r->row, vec + n_cand * dim);
+            g2r_rank_explain(p, vec + n_cand * dim, r, contrib);
+        }
+    }
+    return k;
+}
+
+static void index_row_vector(const void *ix, int64_t row, float *out) { g2r_index_vector(ix, (size_t)row, out); }
+
 g2r_status g2r_rank(g2r_index *ix, const g2r_profile *p, const g2r_rank_options *o, g2r_result *out, int *n_out,
                     g2r_error *err) {
     *n_out = 0;
@@ -91,24 +116,7 @@ g2r_status g2r_rank(g2r_index *ix, const g2r_profile *p, const g2r_rank_options 
     st = o->scanner ? g2r_topk(o->scanner, g2r_index_vectors(ix), q, 1, (int)n_cand, seen, n_seen, cand, &n, err)
                     : g2r_index_topk(ix, q, 1, (int)n_cand, seen, n_seen, cand, &n, err);
     if (st) goto done;
-    int k = n < o->k ? n : o->k;
-    if (o->mmr > 0 && o->mmr < 1) {
-        for (int c = 0; c < n; c++) g2r_index_vector(ix, (size_t)cand[c].index, vec + (size_t)c * dim);
-        g2r_rank_mmr_select(cand, n, vec, dim, o->mmr, k, pick, maxsim, taken);
-    } else {
-        for (int i = 0; i < k; i++) pick[i] = i;
-    }
-    for (int i = 0; i < k; i++) {
-        g2r_result *r = &out[i];
-        memset(r, 0, sizeof *r);
-        r->row = cand[pick[i]].index;
-        r->score = cand[pick[i]].score;
-        if (o->explain) {
-            g2r_index_vector(ix, (size_t)r->row, vec + n_cand * dim);
-            g2r_rank_explain(p, vec + n_cand * dim, r, contrib);
-        }
-    }
-    *n_out = k;
+    *n_out = g2r_rank_pick(p, o, cand, n, index_row_vector, ix, dim, vec, n_cand, pick, maxsim, taken, contrib, out);
 done:
     free(q);
     free(cand);
@@ -120,6 +128,20 @@ done:
     return st;
 }
 
+void g2r_rank_write_because(FILE *f, const g2r_result *r) {
+    for (int b = 0; b < r->n_because; b++) {
+        fprintf(f, "%s{\"event\":", b ? "," : "");
+        g2r_json_write_string(f, r->because[b].event, strlen(r->because[b].event));
+        fputs(",\"text\":", f);
+        g2r_json_write_string(f, r->because[b].text, strlen(r->because[b].text));
+        if (r->because[b].item) {
+            fputs(",\"item\":", f);
+            g2r_json_write_string(f, r->because[b].item, strlen(r->because[b].item));
+        }
+        fprintf(f, ",\"contribution\":%.4g}", r->because[b].contribution);
+    }
+}
+
 void g2r_rank_write_json(FILE *f, const g2r_index *ix, const g2r_result *r, int n, double embed_ms, double rank_ms) {
     fputs("{\"results\":[", f);
     for (int i = 0; i < n; i++) {
@@ -127,17 +149,7 @@ void g2r_rank_write_json(FILE *f, const g2r_index *ix, const g2r_result *r, int 
         fprintf(f, "%s{\"rank\":%d,\"id\":", i ? "," : "", i + 1);
         g2r_json_write_string(f, it.id, it.id_len);
         fprintf(f, ",\"score\":%.6g,\"because\":[", r[i].score);
-        for (int b = 0; b < r[i].n_because; b++) {
-            fprintf(f, "%s{\"event\":", b ? "," : "");
-            g2r_json_write_string(f, r[i].because[b].event, strlen(r[i].because[b].event));
-            fputs(",\"text\":", f);
-            g2r_json_write_string(f, r[i].because[b].text, strlen(r[i].because[b].text));
-            if (r[i].because[b].item) {
-                fputs(",\"item\":", f);
-                g2r_json_write_string(f, r[i].because[b].item, strlen(r[i].because[b].item));
-            }
-            fprintf(f, ",\"contribution\":%.4g}", r[i].because[b].contribution);
-        }
+        g2r_rank_write_because(f, &r[i]);
         fputs("]}", f);
     }
     fprintf(f, "],\"timing_ms\":{\"embed\":%.3f,\"rank\":%.3f}}\n", embed_ms, rank_ms);

@@ -11,6 +11,7 @@
 #include "common/fileio.h"
 #include "common/json.h"
 #include "ranker/jsonl.h"
+#include "ranker/rank_internal.h"
 #include "ranker/rerank.h"
 
 static double now_ms_rr(void) {
@@ -244,17 +245,7 @@ void g2r_results_write_json(FILE *f, const g2r_result *r, int n, const char *con
             else fputs(",\"llm\":null,\"llm_norm\":0", f);
         }
         fputs(",\"because\":[", f);
-        for (int b = 0; b < r[i].n_because; b++) {
-            fprintf(f, "%s{\"event\":", b ? "," : "");
-            g2r_json_write_string(f, r[i].because[b].event, strlen(r[i].because[b].event));
-            fputs(",\"text\":", f);
-            g2r_json_write_string(f, r[i].because[b].text, strlen(r[i].because[b].text));
-            if (r[i].because[b].item) {
-                fputs(",\"item\":", f);
-                g2r_json_write_string(f, r[i].because[b].item, strlen(r[i].because[b].item));
-            }
-            fprintf(f, ",\"contribution\":%.4g}", r[i].because[b].contribution);
-        }
+        g2r_rank_write_because(f, &r[i]);
         fputs("]}", f);
     }
     fprintf(f, "],\"timing_ms\":{\"embed\":%.3f,\"rank\":%.3f", embed_ms, rank_ms);

@@ -277,6 +277,8 @@ static void insert_hit(g2r_hit *top, int *n, int k, g2r_hit h) {
     top[i] = h;
 }
 
+static void catalog_row_vector(const void *c, int64_t row, float *out) { g2r_catalog_vector(c, row, out); }
+
 g2r_status g2r_catalog_rank(g2r_catalog *c, const g2r_profile *p, const g2r_rank_options *o, g2r_result *out,
                             int *n_out, g2r_error *err) {
     *n_out = 0;
@@ -318,24 +320,7 @@ g2r_status g2r_catalog_rank(g2r_catalog *c, const g2r_profile *p, const g2r_rank
         for (int d = 0; d < dim; d++) s += q[d] * v[d];
         insert_hit(cand, &n, (int)n_cand, (g2r_hit){row, s});
     }
-    int k = n < o->k ? n : o->k;
-    if (o->mmr > 0 && o->mmr < 1) {
-        for (int i = 0; i < n; i++) g2r_catalog_vector(c, cand[i].index, vec + (size_t)i * dim);
-        g2r_rank_mmr_select(cand, n, vec, dim, o->mmr, k, pick, maxsim, taken);
-    } else {
-        for (int i = 0; i < k; i++) pick[i] = i;
-    }
-    for (int i = 0; i < k; i++) {
-        g2r_result *r = &out[i];
-        memset(r, 0, sizeof *r);
-        r->row = cand[pick[i]].index;
-        r->score = cand[pick[i]].score;
-        if (o->explain) {
-            g2r_catalog_vector(c, r->row, vec + n_cand * dim);
-            g2r_rank_explain(p, vec + n_cand * dim, r, contrib);
-        }
-    }
-    *n_out = k;
+    *n_out = g2r_rank_pick(p, o, cand, n, catalog_row_vector, c, dim, vec, n_cand, pick, maxsim, taken, contrib, out);
 done:
     free(q), free(vec), free(cand), free(base), free(excl), free(pick), free(maxsim), free(taken), free(contrib);
     return st;
