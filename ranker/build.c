@@ -58,43 +58,32 @@ static char *extra_fields(const g2r_json *o, size_t *len) {
     return buf;
 }
 
-static g2r_status read_items(const char *path, size_t max_line, item_list *l, g2r_error *err) {
-    g2r_jsonl r;
-    g2r_status st = g2r_jsonl_open(&r, path, max_line, err);
-    if (st) return st;
-    for (;;) {
-        g2r_json_doc *doc;
-        const g2r_json *o;
-        int got = g2r_jsonl_next(&r, &doc, &o, err);
-        if (got <= 0) {
-            st = got == 0 ? G2R_OK : err ? err->status : G2R_EFORMAT;
-            break;
-        }
-        const g2r_json *id = g2r_json_get(o, "id"), *text = g2r_json_get(o, "text");
-        if (o->type != G2R_JSON_OBJECT || !id || id->type != G2R_JSON_STRING || id->len == 0 || !text ||
-            text->type != G2R_JSON_STRING || text->len == 0) {
-            st = g2r_fail(err, G2R_EFORMAT, "%s:%zu: expected {\"id\": \"non-empty string\", \"text\": \"non-empty string\", ...}",
-                          path, r.line_no);
-        } else if (l->n == l->cap) {
-            size_t cap = l->cap ? 2 * l->cap : 256;
-            raw_item *p = realloc(l->it, cap * sizeof *p);
-            if (!p) st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
-            else l->it = p, l->cap = cap;
-        }
-        if (!st) {
-            raw_item *it = &l->it[l->n++];
-            memset(it, 0, sizeof *it);
-            it->id = g2r_dup_n(id->str, id->len);
-            it->id_len = id->len;
-            it->text = g2r_dup_n(text->str, text->len);
-            it->text_len = text->len;
-            it->meta = extra_fields(o, &it->meta_len);
-            if (!it->id || !it->text || !it->meta) st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
-        }
-        g2r_json_free(doc);
-        if (st) break;
+/* One line of the items file: {"id", "text", ...} appended to the list (ctx). */
+static g2r_status add_item(void *ctx, const g2r_jsonl *r, const g2r_json *o, g2r_error *err) {
+    item_list *l = ctx;
+    const char *path = r->path;
+    g2r_status st = G2R_OK;
+    const g2r_json *id = g2r_json_get(o, "id"), *text = g2r_json_get(o, "text");
+    if (o->type != G2R_JSON_OBJECT || !id || id->type != G2R_JSON_STRING || id->len == 0 || !text ||
+        text->type != G2R_JSON_STRING || text->len == 0) {
+        st = g2r_fail(err, G2R_EFORMAT, "%s:%zu: expected {\"id\": \"non-empty string\", \"text\": \"non-empty string\", ...}",
+                      path, r->line_no);
+    } else if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        raw_item *p = realloc(l->it, cap * sizeof *p);
+        if (!p) st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
+        else l->it = p, l->cap = cap;
     }
-    g2r_jsonl_close(&r);
+    if (!st) {
+        raw_item *it = &l->it[l->n++];
+        memset(it, 0, sizeof *it);
+        it->id = g2r_dup_n(id->str, id->len);
+        it->id_len = id->len;
+        it->text = g2r_dup_n(text->str, text->len);
+        it->text_len = text->len;
+        it->meta = extra_fields(o, &it->meta_len);
+        if (!it->id || !it->text || !it->meta) st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
+    }
     return st;
 }
 
@@ -139,7 +128,7 @@ g2r_status g2r_index_build(g2r_model *m, const g2r_tokenizer *tok, const char *i
     g2r_item *items = NULL;
     float *vecs = NULL, *mean = NULL, *pcs = NULL;
     size_t *which = NULL;
-    g2r_status st = read_items(items_path, opt->max_line, &l, err);
+    g2r_status st = g2r_jsonl_each(items_path, opt->max_line, add_item, &l, err);
     if (st) goto done;
 
     g2r_index_spec spec = {dim, opt->dtype, opt->pooling, mi.fingerprint, NULL, 0, NULL};

@@ -28,6 +28,26 @@ void g2r_jsonl_close(g2r_jsonl *r) {
     memset(r, 0, sizeof *r);
 }
 
+g2r_status g2r_jsonl_each(const char *path, size_t max_line, g2r_jsonl_fn fn, void *ctx, g2r_error *err) {
+    g2r_jsonl r;
+    g2r_status st = g2r_jsonl_open(&r, path, max_line, err);
+    if (st) return st;
+    for (;;) {
+        g2r_json_doc *doc;
+        const g2r_json *o;
+        int got = g2r_jsonl_next(&r, &doc, &o, err);
+        if (got <= 0) {
+            st = got == 0 ? G2R_OK : err ? err->status : G2R_EFORMAT;
+            break;
+        }
+        st = fn(ctx, &r, o, err);
+        g2r_json_free(doc);
+        if (st) break;
+    }
+    g2r_jsonl_close(&r);
+    return st;
+}
+
 static int blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;

@@ -23,6 +23,10 @@ g2r_status g2r_jsonl_open(g2r_jsonl *r, const char *path, size_t max_line, g2r_e
  * refused without reading it all into memory). */
 int g2r_jsonl_next(g2r_jsonl *r, g2r_json_doc **doc, const g2r_json **root, g2r_error *err);
 void g2r_jsonl_close(g2r_jsonl *r);
+/* Calls fn on each line of path in turn (r gives the path and line number for
+ * messages) until one returns an error; returns that error, or a read error. */
+typedef g2r_status (*g2r_jsonl_fn)(void *ctx, const g2r_jsonl *r, const g2r_json *line, g2r_error *err);
+g2r_status g2r_jsonl_each(const char *path, size_t max_line, g2r_jsonl_fn fn, void *ctx, g2r_error *err);
 
 /* A malloc'd, NUL-terminated copy of n bytes of s (JSON strings may hold NULs: n, not strlen). */
 char *g2r_dup_n(const char *s, size_t n);

@@ -133,34 +133,23 @@ const char *g2r_catalog_text(const g2r_catalog *c, int64_t row, size_t *len) {
     return a->text;
 }
 
-g2r_status g2r_catalog_load_texts(g2r_catalog *c, const char *items_path, size_t max_line, g2r_error *err) {
-    g2r_jsonl r;
-    g2r_status st = g2r_jsonl_open(&r, items_path, max_line, err);
-    if (st) return st;
-    for (;;) {
-        g2r_json_doc *doc;
-        const g2r_json *o;
-        int got = g2r_jsonl_next(&r, &doc, &o, err);
-        if (got <= 0) {
-            st = got == 0 ? G2R_OK : err ? err->status : G2R_EFORMAT;
-            break;
-        }
-        const g2r_json *id = g2r_json_get(o, "id"), *text = g2r_json_get(o, "text");
-        if (!id || id->type != G2R_JSON_STRING || !text || text->type != G2R_JSON_STRING) {
-            st = g2r_fail(err, G2R_EFORMAT, "%s:%zu: expected {\"id\": \"...\", \"text\": \"...\"}", items_path, r.line_no);
-        } else {
-            int64_t row = g2r_index_find(c->ix, id->str, id->len);
-            if (row >= 0 && !c->base_text[row]) {
-                c->base_text[row] = g2r_dup_n(text->str, text->len);
-                c->base_text_len[row] = text->len;
-                if (!c->base_text[row]) st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", items_path);
-            }
-        }
-        g2r_json_free(doc);
-        if (st) break;
+/* One line of the items file: the text of a base item (ctx: the catalog) that has none yet. */
+static g2r_status load_text(void *ctx, const g2r_jsonl *r, const g2r_json *o, g2r_error *err) {
+    g2r_catalog *c = ctx;
+    const g2r_json *id = g2r_json_get(o, "id"), *text = g2r_json_get(o, "text");
+    if (!id || id->type != G2R_JSON_STRING || !text || text->type != G2R_JSON_STRING)
+        return g2r_fail(err, G2R_EFORMAT, "%s:%zu: expected {\"id\": \"...\", \"text\": \"...\"}", r->path, r->line_no);
+    int64_t row = g2r_index_find(c->ix, id->str, id->len);
+    if (row >= 0 && !c->base_text[row]) {
+        c->base_text[row] = g2r_dup_n(text->str, text->len);
+        c->base_text_len[row] = text->len;
+        if (!c->base_text[row]) return g2r_fail(err, G2R_ENOMEM, "%s: out of memory", r->path);
     }
-    g2r_jsonl_close(&r);
-    return st;
+    return G2R_OK;
+}
+
+g2r_status g2r_catalog_load_texts(g2r_catalog *c, const char *items_path, size_t max_line, g2r_error *err) {
+    return g2r_jsonl_each(items_path, max_line, load_text, c, err);
 }
 
 /* Room for one more added item: the arrays and the id table (kept at most half full). */
