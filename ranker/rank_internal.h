@@ -30,4 +30,7 @@ int g2r_rank_pick(const g2r_profile *p, const g2r_rank_options *o, const g2r_hit
 /* Writes the entries of r's "because" JSON array (without the brackets). */
 void g2r_rank_write_because(FILE *f, const g2r_result *r);
 
+/* Whether the sorted list rows (n entries) holds row (ranker/topk.c). */
+int g2r_rows_contain(const int64_t *rows, size_t n, int64_t row);
+
 #endif

@@ -231,16 +231,6 @@ int g2r_catalog_remove(g2r_catalog *c, const char *id, size_t len) {
 
 /* ---- ranking */
 
-static int has_row(const int64_t *rows, size_t n, int64_t row) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (rows[mid] < row) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < n && rows[lo] == row;
-}
-
 /* Sorted union of two sorted lists of base rows. */
 static size_t merge_rows(const int64_t *a, size_t na, const int64_t *b, size_t nb, size_t n_base, int64_t *out) {
     size_t i = 0, j = 0, n = 0;
@@ -303,7 +293,7 @@ g2r_status g2r_catalog_rank(g2r_catalog *c, const g2r_profile *p, const g2r_rank
     for (int i = 0; i < nb; i++) insert_hit(cand, &n, (int)n_cand, base[i]);
     for (size_t a = 0; a < c->n_add; a++) {
         int64_t row = (int64_t)(c->n_base + a);
-        if (c->removed[row] || (seen && has_row(seen, n_seen, row))) continue;
+        if (c->removed[row] || (seen && g2r_rows_contain(seen, n_seen, row))) continue;
         const float *v = c->add_vec + a * (size_t)dim;
         float s = 0;
         for (int d = 0; d < dim; d++) s += q[d] * v[d];

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "engine/pool.h"
 #include "kernels/dot.h"
+#include "ranker/rank_internal.h"
 
 #define CHUNK 64           /* rows per kernel call: scores stay in L1 */
 #define MIN_SHARD 4096     /* rows per task, at least */
@@ -147,14 +148,14 @@ typedef struct {
     size_t n_exclude;
 } scan_job;
 
-static int excluded(const int64_t *ex, size_t n, int64_t row) {
+int g2r_rows_contain(const int64_t *rows, size_t n, int64_t row) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (ex[mid] < row) lo = mid + 1;
+        if (rows[mid] < row) lo = mid + 1;
         else hi = mid;
     }
-    return lo < n && ex[lo] == row;
+    return lo < n && rows[lo] == row;
 }
 
 static void scan_shard(void *ctx, int task, int thread) {
@@ -176,7 +177,7 @@ static void scan_shard(void *ctx, int task, int thread) {
             for (int i = 0; i < n; i++) {
                 g2r_hit x = {(int64_t)(r + (size_t)i), scores[(size_t)i * j->nq + qi]};
                 if (*hn == j->k && !better(x, h[0])) continue;
-                if (j->n_exclude && excluded(j->exclude, j->n_exclude, x.index)) continue;
+                if (j->n_exclude && g2r_rows_contain(j->exclude, j->n_exclude, x.index)) continue;
                 heap_push(h, hn, j->k, x);
             }
         }
