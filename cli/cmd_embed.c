@@ -42,14 +42,10 @@ int cmd_embed(int argc, char **argv) {
     int first_text = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int got = cli_model_arg("embed", argc, argv, &i, &mo);
-        if (got < 0) return EXIT_USAGE;
+        int rc, got = cli_model_arg_or_help("embed", usage_text, argc, argv, &i, &mo, &rc);
+        if (got < 0) return rc;
         if (got) continue;
-        if (cli_is_help(a)) {
-            fputs(usage_text, stdout);
-            fputs(CLI_MODEL_HELP, stdout);
-            return EXIT_OK;
-        } else if (!strcmp(a, "--index")) {
+        if (!strcmp(a, "--index")) {
             if (!(index = cli_value("embed", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "-o")) {
             if (!(out = cli_value("embed", argc, argv, &i))) return EXIT_USAGE;
@@ -78,7 +74,7 @@ int cmd_embed(int argc, char **argv) {
     int rc = EXIT_OK;
     if (!lens) goto done;
     for (int i = 0; i < n; i++) lens[i] = strlen(texts[i]);
-    if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) goto fail;
+    if (cli_model_load(&mo, &m, &tok, NULL, &err)) goto fail;
     g2r_model_info mi;
     g2r_model_info_get(m, &mi);
     if (index) {

@@ -24,14 +24,10 @@ int cmd_eval(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int handled;
-        int got = cli_model_arg("eval", argc, argv, &i, &mo);
-        if (got < 0) return EXIT_USAGE;
+        int rc, got = cli_model_arg_or_help("eval", usage_text, argc, argv, &i, &mo, &rc);
+        if (got < 0) return rc;
         if (got) continue;
-        if (cli_is_help(a)) {
-            fputs(usage_text, stdout);
-            fputs(CLI_MODEL_HELP, stdout);
-            return EXIT_OK;
-        } else if (cli_profile_option("eval", argc, argv, &i, &pp, &handled)) {
+        if (cli_profile_option("eval", argc, argv, &i, &pp, &handled)) {
             return EXIT_USAGE;
         } else if (handled) {
             continue;
@@ -57,16 +53,8 @@ int cmd_eval(int argc, char **argv) {
     g2r_index_options io = {mo.opt.n_threads, 0};
     g2r_eval_result r;
     int rc = EXIT_OK;
-    if (mo.path) {
-        g2r_model_info mi;
-        if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) {
-            rc = cli_error(&err);
-            goto done;
-        }
-        g2r_model_info_get(m, &mi);
-        io.fingerprint = mi.fingerprint;
-    }
-    if (g2r_index_open(index, &io, &ix, &err) || g2r_eval(ix, m, tok, hist, &pp, &eo, &r, &err)) {
+    if ((mo.path && cli_model_load(&mo, &m, &tok, &io.fingerprint, &err)) || g2r_index_open(index, &io, &ix, &err) ||
+        g2r_eval(ix, m, tok, hist, &pp, &eo, &r, &err)) {
         rc = cli_error(&err);
         goto done;
     }

@@ -29,14 +29,10 @@ int cmd_index(int argc, char **argv) {
     g2r_build_options o = {G2R_VEC_F32, G2R_POOL_MEAN, 0, 0, 0, isatty(2) ? 2 : 1, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int got = cli_model_arg("index", argc, argv, &i, &mo);
-        if (got < 0) return EXIT_USAGE;
+        int rc, got = cli_model_arg_or_help("index", usage_text, argc, argv, &i, &mo, &rc);
+        if (got < 0) return rc;
         if (got) continue;
-        if (cli_is_help(a)) {
-            fputs(usage_text, stdout);
-            fputs(CLI_MODEL_HELP, stdout);
-            return EXIT_OK;
-        } else if (!strcmp(a, "-i")) {
+        if (!strcmp(a, "-i")) {
             if (!(in = cli_value("index", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "-o")) {
             if (!(out = cli_value("index", argc, argv, &i))) return EXIT_USAGE;
@@ -69,8 +65,7 @@ int cmd_index(int argc, char **argv) {
     g2r_model *m = NULL;
     g2r_tokenizer *tok = NULL;
     int rc = EXIT_OK;
-    if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err) ||
-        g2r_index_build(m, tok, in, out, &o, &err))
+    if (cli_model_load(&mo, &m, &tok, NULL, &err) || g2r_index_build(m, tok, in, out, &o, &err))
         rc = cli_error(&err);
     g2r_tokenizer_free(tok);
     g2r_model_free(m);

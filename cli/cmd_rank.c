@@ -70,14 +70,10 @@ int cmd_rank(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int handled;
-        int got = cli_model_arg("rank", argc, argv, &i, &mo);
-        if (got < 0) return EXIT_USAGE;
+        int rc, got = cli_model_arg_or_help("rank", usage_text, argc, argv, &i, &mo, &rc);
+        if (got < 0) return rc;
         if (got) continue;
-        if (cli_is_help(a)) {
-            fputs(usage_text, stdout);
-            fputs(CLI_MODEL_HELP, stdout);
-            return EXIT_OK;
-        } else if (cli_profile_option("rank", argc, argv, &i, &pp, &handled)) {
+        if (cli_profile_option("rank", argc, argv, &i, &pp, &handled)) {
             return EXIT_USAGE;
         } else if (handled) {
             continue;
@@ -122,12 +118,7 @@ int cmd_rank(int argc, char **argv) {
     int rc = EXIT_INPUT, n = 0;
     g2r_index_options io = {mo.opt.n_threads, 0};
     if (!res) goto done;
-    if (mo.path) {
-        g2r_model_info mi;
-        if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err)) goto fail;
-        g2r_model_info_get(m, &mi);
-        io.fingerprint = mi.fingerprint;
-    }
+    if (mo.path && cli_model_load(&mo, &m, &tok, &io.fingerprint, &err)) goto fail;
     if (g2r_index_open(index, &io, &ix, &err) || g2r_history_load(history, 0, &h, &err)) goto fail;
     g2r_index_info info;
     g2r_index_info_get(ix, &info);

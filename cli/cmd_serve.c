@@ -106,8 +106,7 @@ int cmd_serve(int argc, char **argv) {
         while (tmpl_len && (tmpl[tmpl_len - 1] == '\n' || tmpl[tmpl_len - 1] == '\r')) tmpl[--tmpl_len] = 0;
         so.prompt_template = tmpl;
     }
-    if (g2r_model_load(mo.path, &mo.opt, &m, &err) || g2r_tokenizer_load(NULL, &tok, &err) ||
-        g2r_server_open(m, tok, index, &so, &s, &err))
+    if (cli_model_load(&mo, &m, &tok, NULL, &err) || g2r_server_open(m, tok, index, &so, &s, &err))
         goto fail;
     running = s;
     struct sigaction sa = {0};

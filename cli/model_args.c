@@ -1,6 +1,7 @@
 /* model_args.c — the options every model-running subcommand shares
  * (-m, -t, --kernels, --heads, --device) and token id lists ("464,2068,7586"). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,31 @@ int cli_model_arg(const char *cmd, int argc, char **argv, int *i, cli_model_opts
         return 0;
     }
     return 1;
+}
+
+int cli_model_arg_or_help(const char *cmd, const char *usage, int argc, char **argv, int *i, cli_model_opts *o,
+                          int *rc) {
+    if (cli_is_help(argv[*i])) {
+        fputs(usage, stdout);
+        fputs(CLI_MODEL_HELP, stdout);
+        *rc = EXIT_OK;
+        return -1;
+    }
+    int got = cli_model_arg(cmd, argc, argv, i, o);
+    if (got < 0) *rc = EXIT_USAGE;
+    return got;
+}
+
+g2r_status cli_model_load(const cli_model_opts *o, g2r_model **m, g2r_tokenizer **tok, uint64_t *fingerprint,
+                          g2r_error *err) {
+    g2r_status st = g2r_model_load(o->path, &o->opt, m, err);
+    if (!st) st = g2r_tokenizer_load(NULL, tok, err);
+    if (!st && fingerprint) {
+        g2r_model_info mi;
+        g2r_model_info_get(*m, &mi);
+        *fingerprint = mi.fingerprint;
+    }
+    return st;
 }
 
 int cli_ids(const char *cmd, const char *flag, const char *val, int **ids, int *n) {

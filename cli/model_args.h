@@ -21,6 +21,17 @@ typedef struct {
  * returns 1; 0 if it is not one; -1 after printing a usage error. */
 int cli_model_arg(const char *cmd, int argc, char **argv, int *i, cli_model_opts *o);
 
+/* cli_model_arg plus -h/--help (prints usage, then CLI_MODEL_HELP): 1 when
+ * argv[*i] was consumed, 0 when it is none of these, -1 when the command should
+ * return *rc (EXIT_OK after the help, EXIT_USAGE after a usage error). */
+int cli_model_arg_or_help(const char *cmd, const char *usage, int argc, char **argv, int *i, cli_model_opts *o,
+                          int *rc);
+
+/* Loads the model o->path and the built-in GPT-2 tokenizer; fingerprint
+ * (unless NULL) gets the model's, for g2r_index_options. */
+g2r_status cli_model_load(const cli_model_opts *o, g2r_model **m, g2r_tokenizer **tok, uint64_t *fingerprint,
+                          g2r_error *err);
+
 /* Parses "464,2068,7586" into a malloc'd array; -1 after a usage error. */
 int cli_ids(const char *cmd, const char *flag, const char *val, int **ids, int *n);
 
