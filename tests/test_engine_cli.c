@@ -6,27 +6,8 @@
 #include <sys/wait.h>
 
 #include "tests/harness.h"
+#include "tests/test_cli_util.h"
 #include "tests/test_engine_util.h"
-
-/* Runs `gpt2rank ARGS`, stdout to out_path (or /dev/null), stderr to err_path
- * (or /dev/null); returns the exit status. */
-static int run(const char *args, const char *out_path, const char *err_path) {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", t_bin(), args, out_path ? out_path : "/dev/null",
-             err_path ? err_path : "/dev/null");
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
 
 static void ids_arg(char *dst, size_t cap, const int *ids, int n) {
     size_t k = (size_t)snprintf(dst, cap, "--ids ");
@@ -53,7 +34,7 @@ TEST(cli_forward_writes_the_golden_logits_hidden_and_embeddings) {
     for (int d = 0; d < 2; d++) {
         /* two sequences in one forward, outputs concatenated */
         snprintf(args, sizeof args, "forward -m '%s' %s %s --dump %s -o '%s' -t 3", c->model, a0, a1, dumps[d], out);
-        REQUIRE(run(args, NULL, NULL) == 0);
+        REQUIRE(t_run(args, NULL, NULL) == 0);
         size_t n_got, n_ref;
         float *got = read_f32(out, &n_got), *ref = read_f32(d ? c->hidden : c->logits, &n_ref);
         REQUIRE(got && ref);
@@ -65,7 +46,7 @@ TEST(cli_forward_writes_the_golden_logits_hidden_and_embeddings) {
     }
     /* embed: one unit vector per sequence, to stdout */
     snprintf(args, sizeof args, "forward -m '%s' %s %s --dump embed", c->model, a0, a1);
-    REQUIRE(run(args, out, NULL) == 0);
+    REQUIRE(t_run(args, out, NULL) == 0);
     size_t n_got;
     float *e = read_f32(out, &n_got);
     REQUIRE(e);
@@ -89,29 +70,29 @@ TEST(cli_forward_errors_exit_1_or_2_and_leave_no_file) {
     snprintf(err, sizeof err, "%s/err.txt", dir);
     /* token id past the vocabulary: bad input, message, no output file */
     snprintf(args, sizeof args, "forward -m '%s' --ids 1,2,515 -o '%s'", c->model, out);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "token id 515");
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "token id 515");
     CHECK(!exists(out));
     /* 65 tokens: past the context */
     char many[1024] = "--ids 0";
     for (int i = 1; i < 65; i++) strcat(many, ",1");
     snprintf(args, sizeof args, "forward -m '%s' %s -o '%s'", c->model, many, out);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "context of 64");
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "context of 64");
     CHECK(!exists(out));
     /* usage errors */
     snprintf(args, sizeof args, "forward -m '%s' --ids 1,x", c->model);
-    CHECK_EQ_INT(run(args, NULL, err), 2);
-    CHECK_CONTAINS(slurp(err), "--ids expects");
+    CHECK_EQ_INT(t_run(args, NULL, err), 2);
+    CHECK_CONTAINS(t_slurp(err), "--ids expects");
     snprintf(args, sizeof args, "forward -m '%s'", c->model);
-    CHECK_EQ_INT(run(args, NULL, NULL), 2);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 2);
     snprintf(args, sizeof args, "forward -m '%s' --ids 1 --dump everything", c->model);
-    CHECK_EQ_INT(run(args, NULL, NULL), 2);
-    CHECK_EQ_INT(run("forward --ids 1", NULL, NULL), 2);
-    CHECK_EQ_INT(run("forward -m /nonexistent.safetensors --ids 1", NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "/nonexistent.safetensors");
-    CHECK_EQ_INT(run("forward --help", out, NULL), 0);
-    CHECK_CONTAINS(slurp(out), "usage: gpt2rank forward");
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("forward --ids 1", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("forward -m /nonexistent.safetensors --ids 1", NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "/nonexistent.safetensors");
+    CHECK_EQ_INT(t_run("forward --help", out, NULL), 0);
+    CHECK_CONTAINS(t_slurp(out), "usage: gpt2rank forward");
     golden_free(cases, n);
 }
 
@@ -126,8 +107,8 @@ TEST(cli_info_and_generate) {
     snprintf(out, sizeof out, "%s/out.txt", dir);
     snprintf(err, sizeof err, "%s/err.txt", dir);
     snprintf(args, sizeof args, "info -m '%s' -t 1 --kernels scalar", c->model);
-    REQUIRE(run(args, out, NULL) == 0);
-    const char *text = slurp(out);
+    REQUIRE(t_run(args, out, NULL) == 0);
+    const char *text = t_slurp(out);
     CHECK_CONTAINS(text, "n_layer      2");
     CHECK_CONTAINS(text, "n_vocab      515");
     CHECK_CONTAINS(text, "kernels      scalar");
@@ -146,19 +127,19 @@ TEST(cli_info_and_generate) {
     char ids[256];
     ids_arg(ids, sizeof ids, c->ids[0], 5);
     snprintf(args, sizeof args, "generate -m '%s' %s -n 8 --timing", c->model, ids);
-    REQUIRE(run(args, out, err) == 0);
-    CHECK(!strncmp(slurp(out), expect, strlen(expect)));
-    CHECK_CONTAINS(slurp(err), "ms/token");
+    REQUIRE(t_run(args, out, err) == 0);
+    CHECK(!strncmp(t_slurp(out), expect, strlen(expect)));
+    CHECK_CONTAINS(t_slurp(err), "ms/token");
     snprintf(args, sizeof args, "generate -m '%s' %s -n 8 --temp 0.8 --top-k 5 --top-p 0.9 --seed 4", c->model, ids);
-    CHECK_EQ_INT(run(args, out, NULL), 0);
+    CHECK_EQ_INT(t_run(args, out, NULL), 0);
     snprintf(args, sizeof args, "generate -m '%s' %s --top-p 1.5", c->model, ids);
-    CHECK_EQ_INT(run(args, NULL, NULL), 2);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 2);
     snprintf(args, sizeof args, "generate -m '%s' --ids 9999", c->model);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "9999");
-    CHECK_EQ_INT(run("generate --help", out, NULL), 0);
-    CHECK_EQ_INT(run("info --help", out, NULL), 0);
-    CHECK_EQ_INT(run("info", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "9999");
+    CHECK_EQ_INT(t_run("generate --help", out, NULL), 0);
+    CHECK_EQ_INT(t_run("info --help", out, NULL), 0);
+    CHECK_EQ_INT(t_run("info", NULL, NULL), 2);
     golden_free(cases, n);
 }
 
@@ -169,26 +150,26 @@ TEST(cli_generate_prompt_text_equals_the_id_path) {
     snprintf(model, sizeof model, "%s/m.safetensors", dir);
     snprintf(out, sizeof out, "%s/out.txt", dir);
     snprintf(args, sizeof args, "mkmodel -o '%s' --layers 1 --heads 2 --embd 32 --ctx 64 --seed 5", model);
-    REQUIRE(run(args, NULL, NULL) == 0);
+    REQUIRE(t_run(args, NULL, NULL) == 0);
     /* "The quick brown fox" in GPT-2's vocabulary */
     snprintf(args, sizeof args, "generate -m '%s' --ids 464,2068,7586,21831 -n 6", model);
-    REQUIRE(run(args, out, NULL) == 0);
-    char *ids = strdup(slurp(out));
+    REQUIRE(t_run(args, out, NULL) == 0);
+    char *ids = strdup(t_slurp(out));
     REQUIRE(ids);
     ids[strcspn(ids, "\n")] = 0;
     for (char *p = ids; *p; p++)
         if (*p == ',') *p = ' ';
     snprintf(args, sizeof args, "detokenize %s", ids);
     free(ids);
-    REQUIRE(run(args, out, NULL) == 0);
-    char *want = strdup(slurp(out)); /* the text, no newline */
+    REQUIRE(t_run(args, out, NULL) == 0);
+    char *want = strdup(t_slurp(out)); /* the text, no newline */
     REQUIRE(want);
     snprintf(args, sizeof args, "generate -m '%s' -p 'The quick brown fox' -n 6", model);
-    int rc = run(args, out, NULL);
-    const char *got = slurp(out);
+    int rc = t_run(args, out, NULL);
+    const char *got = t_slurp(out);
     CHECK_EQ_INT(rc, 0);
     CHECK(strlen(want) > 0 && strncmp(got, want, strlen(want)) == 0 && !strcmp(got + strlen(want), "\n"));
     free(want);
     snprintf(args, sizeof args, "generate -m '%s' -p 'x' --ids 1", model);
-    CHECK_EQ_INT(run(args, NULL, NULL), 2);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 2);
 }

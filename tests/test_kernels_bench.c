@@ -9,14 +9,7 @@
 #include "common/fileio.h"
 #include "common/json.h"
 #include "tests/harness.h"
-
-static int run(const char *args, const char *out_path, const char *err_path) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", t_bin(), args, out_path ? out_path : "/dev/null",
-             err_path ? err_path : "/dev/null");
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+#include "tests/test_cli_util.h"
 
 static char *slurp(const char *path, size_t *n) {
     char *text = NULL;
@@ -38,11 +31,11 @@ TEST(bench_cli_runs_on_a_tiny_model_and_writes_json) {
     snprintf(json, sizeof json, "%s/bench.json", dir);
     snprintf(out, sizeof out, "%s/stdout.txt", dir);
     snprintf(args, sizeof args, "mkmodel -o '%s' --layers 1 --embd 64 --heads 2 --vocab 300 --ctx 1024 --seed 3", f32);
-    REQUIRE(run(args, NULL, NULL) == 0);
+    REQUIRE(t_run(args, NULL, NULL) == 0);
     snprintf(args, sizeof args, "convert -m '%s' -o '%s' --dtype q8", f32, q8);
-    REQUIRE(run(args, NULL, NULL) == 0);
+    REQUIRE(t_run(args, NULL, NULL) == 0);
     snprintf(args, sizeof args, "bench -m '%s' --q8 '%s' -t 2 --quick --new 4 --no-torch --json '%s'", f32, q8, json);
-    REQUIRE(run(args, out, NULL) == 0);
+    REQUIRE(t_run(args, out, NULL) == 0);
     size_t n;
     char *text = slurp(out, &n);
     REQUIRE(text);
@@ -80,12 +73,12 @@ TEST(bench_cli_rejects_bad_arguments) {
     const char *dir = t_tmpdir();
     char err[512], args[1024];
     snprintf(err, sizeof err, "%s/err.txt", dir);
-    CHECK_EQ_INT(run("bench --help", NULL, NULL), 0);
-    CHECK_EQ_INT(run("bench", NULL, err), 2);
-    CHECK_EQ_INT(run("bench -m x --reps 0", NULL, NULL), 2);
-    CHECK_EQ_INT(run("bench -m x --bogus", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("bench --help", NULL, NULL), 0);
+    CHECK_EQ_INT(t_run("bench", NULL, err), 2);
+    CHECK_EQ_INT(t_run("bench -m x --reps 0", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("bench -m x --bogus", NULL, NULL), 2);
     snprintf(args, sizeof args, "bench -m '%s/missing.safetensors' --quick --no-torch", dir);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
     size_t n;
     char *text = slurp(err, &n);
     CHECK_CONTAINS(text, "missing.safetensors");

@@ -8,36 +8,12 @@
 
 #include "gpt2rank.h"
 #include "tests/harness.h"
-
-static int run(const char *args, const char *out_path, const char *err_path) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", t_bin(), args, out_path ? out_path : "/dev/null",
-             err_path ? err_path : "/dev/null");
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *slurp(const char *path) {
-    static char buf[1 << 16];
-    FILE *f = fopen(path, "rb");
-    if (!f) return strcpy(buf, "");
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
+#include "tests/test_cli_util.h"
 
 static void write_f32(const char *path, const float *x, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return;
     fwrite(x, sizeof(float), n, f);
-    fclose(f);
-}
-
-static void write_text(const char *path, const char *s) {
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fputs(s, f);
     fclose(f);
 }
 
@@ -54,14 +30,14 @@ TEST(cli_topk_prints_cosine_pairs_best_first) {
     write_f32(items, x, 12);
     write_f32(queries, q, 6);
     snprintf(args, sizeof args, "topk --items '%s' --queries '%s' --dim 3 -k 3 -t 2 --stats", items, queries);
-    REQUIRE(run(args, out, err) == 0);
-    CHECK(!strcmp(slurp(out), "[[0,1],[2,1],[3,0.6]]\n[[0,0],[1,0],[2,0]]\n"));
-    CHECK_CONTAINS(slurp(err), "{\"items\":4,\"queries\":2,\"load_ms\":");
-    CHECK_CONTAINS(slurp(err), "\"scan_ms\":");
+    REQUIRE(t_run(args, out, err) == 0);
+    CHECK(!strcmp(t_slurp(out), "[[0,1],[2,1],[3,0.6]]\n[[0,0],[1,0],[2,0]]\n"));
+    CHECK_CONTAINS(t_slurp(err), "{\"items\":4,\"queries\":2,\"load_ms\":");
+    CHECK_CONTAINS(t_slurp(err), "\"scan_ms\":");
     /* k > N: all rows */
     snprintf(args, sizeof args, "topk --items '%s' --queries '%s' --dim 3 -k 10", items, queries);
-    REQUIRE(run(args, out, NULL) == 0);
-    CHECK(!strcmp(slurp(out), "[[0,1],[2,1],[3,0.6],[1,0]]\n[[0,0],[1,0],[2,0],[3,0]]\n"));
+    REQUIRE(t_run(args, out, NULL) == 0);
+    CHECK(!strcmp(t_slurp(out), "[[0,1],[2,1],[3,0.6],[1,0]]\n[[0,0],[1,0],[2,0],[3,0]]\n"));
 }
 
 TEST(cli_topk_refuses_bad_input) {
@@ -77,29 +53,29 @@ TEST(cli_topk_refuses_bad_input) {
     write_f32(queries, x, 3);
     write_f32(empty, x, 0);
     snprintf(args, sizeof args, "topk --items '%s' --queries '%s' --dim 4", items, queries);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "is not a multiple of dim 4");
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "is not a multiple of dim 4");
     snprintf(args, sizeof args, "topk --items '%s' --queries '%s' --dim 3 -k 0", items, queries);
-    CHECK_EQ_INT(run(args, NULL, err), 2);
-    CHECK_CONTAINS(slurp(err), "-k expects an integer");
+    CHECK_EQ_INT(t_run(args, NULL, err), 2);
+    CHECK_CONTAINS(t_slurp(err), "-k expects an integer");
     x[4] = NAN;
     write_f32(items, x, 6);
     snprintf(args, sizeof args, "topk --items '%s' --queries '%s' --dim 3", items, queries);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "row 1, column 1 is NaN");
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "row 1, column 1 is NaN");
     x[4] = INFINITY;
     write_f32(queries, x + 3, 3);
     snprintf(args, sizeof args, "topk --items '%s' --queries '%s' --dim 3", empty, queries);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "is Inf");
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "is Inf");
     /* N = 0: an empty list per query */
     x[4] = 5;
     write_f32(queries, x, 6);
     snprintf(args, sizeof args, "topk --items '%s' --queries '%s' --dim 3", empty, queries);
-    CHECK_EQ_INT(run(args, out, NULL), 0);
-    CHECK(!strcmp(slurp(out), "[]\n[]\n"));
+    CHECK_EQ_INT(t_run(args, out, NULL), 0);
+    CHECK(!strcmp(t_slurp(out), "[]\n[]\n"));
     snprintf(args, sizeof args, "topk --items '%s' --dim 3", items);
-    CHECK_EQ_INT(run(args, NULL, NULL), 2);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 2);
 }
 
 /* A dim-4 catalog of five items written directly (no model needed). */
@@ -121,29 +97,29 @@ TEST(cli_rank_and_eval_on_item_events) {
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(err, sizeof err, "%s/err", dir);
     crafted(ix);
-    write_text(hist, "{\"text\":\"apples\",\"event\":\"view\",\"ts\":100,\"item\":\"P\"}\n"
+    t_write_text(hist, "{\"text\":\"apples\",\"event\":\"view\",\"ts\":100,\"item\":\"P\"}\n"
                      "{\"text\":\"pears\",\"event\":\"search\",\"ts\":200}\n");
     snprintf(args, sizeof args, "rank --index '%s' --history '%s' -k 2 --exclude-seen --explain --mmr 0.5", ix, hist);
-    REQUIRE(run(args, out, err) == 0);
-    const char *o = slurp(out);
+    REQUIRE(t_run(args, out, err) == 0);
+    const char *o = t_slurp(out);
     CHECK_CONTAINS(o, "{\"results\":[{\"rank\":1,\"id\":\"X1\",\"score\":0.89");
     CHECK_CONTAINS(o, "{\"rank\":2,\"id\":\"X3\"");
     CHECK_CONTAINS(o, "\"because\":[{\"event\":\"view\",\"text\":\"apples\",\"item\":\"P\",\"contribution\":0.89");
     CHECK_CONTAINS(o, "\"timing_ms\":{\"embed\":");
-    CHECK_CONTAINS(slurp(err), "1 event(s) without an indexed item skipped");
+    CHECK_CONTAINS(t_slurp(err), "1 event(s) without an indexed item skipped");
     snprintf(args, sizeof args, "rank --index '%s' --history '%s' --half-life 3x", ix, hist);
-    CHECK_EQ_INT(run(args, NULL, err), 2);
-    CHECK_CONTAINS(slurp(err), "--half-life expects a duration");
+    CHECK_EQ_INT(t_run(args, NULL, err), 2);
+    CHECK_CONTAINS(t_slurp(err), "--half-life expects a duration");
     snprintf(args, sizeof args, "rank --index '%s/none.g2ri' --history '%s'", dir, hist);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "none.g2ri: cannot open");
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "none.g2ri: cannot open");
 
     /* eval over a multi-user file */
-    write_text(hist, "{\"user\":\"a\",\"item\":\"P\",\"ts\":1}\n{\"user\":\"b\",\"item\":\"Z\",\"ts\":1}\n"
+    t_write_text(hist, "{\"user\":\"a\",\"item\":\"P\",\"ts\":1}\n{\"user\":\"b\",\"item\":\"Z\",\"ts\":1}\n"
                      "{\"user\":\"a\",\"item\":\"X1\",\"ts\":2}\n{\"user\":\"b\",\"item\":\"X3\",\"ts\":2}\n");
     snprintf(args, sizeof args, "eval --index '%s' --histories '%s' -k 1", ix, hist);
-    REQUIRE(run(args, out, err) == 0);
-    CHECK_CONTAINS(slurp(out), "{\"users\":2,\"evaluated\":2,\"k\":1,\"recall\":0.5000,\"ndcg\":0.5000,");
+    REQUIRE(t_run(args, out, err) == 0);
+    CHECK_CONTAINS(t_slurp(out), "{\"users\":2,\"evaluated\":2,\"k\":1,\"recall\":0.5000,\"ndcg\":0.5000,");
 }
 
 /* Index building needs the tokenizer and a model: a tiny random one. */
@@ -164,13 +140,13 @@ TEST(cli_index_build_append_and_rank_with_a_model) {
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(err, sizeof err, "%s/err", dir);
     snprintf(args, sizeof args, "mkmodel -o '%s' --layers 2 --embd 64 --heads 4 --ctx 64 --seed 3", model);
-    REQUIRE(run(args, NULL, NULL) == 0);
-    write_text(items, "{\"id\":\"a\",\"text\":\"red running shoes\",\"price\":30}\n"
+    REQUIRE(t_run(args, NULL, NULL) == 0);
+    t_write_text(items, "{\"id\":\"a\",\"text\":\"red running shoes\",\"price\":30}\n"
                       "{\"id\":\"b\",\"text\":\"a blue winter coat\"}\n"
                       "{\"id\":\"c\",\"text\":\"green garden hose, 20 metres\"}\n"
                       "{\"id\":\"d\",\"text\":\"red running shoes\"}\n");
     snprintf(args, sizeof args, "index -m '%s' -i '%s' -o '%s' --dtype q8 --center --drop-pc 1 -t 1", model, items, ix);
-    REQUIRE(run(args, NULL, err) == 0);
+    REQUIRE(t_run(args, NULL, err) == 0);
     g2r_index *x;
     REQUIRE(g2r_index_open(ix, NULL, &x, &e) == G2R_OK);
     g2r_index_info info;
@@ -189,15 +165,15 @@ TEST(cli_index_build_append_and_rank_with_a_model) {
     g2r_index_close(x);
 
     /* a search for the exact text of "c" ranks c first */
-    write_text(hist, "{\"text\":\"green garden hose, 20 metres\",\"event\":\"search\",\"ts\":1}\n");
+    t_write_text(hist, "{\"text\":\"green garden hose, 20 metres\",\"event\":\"search\",\"ts\":1}\n");
     snprintf(args, sizeof args, "rank -m '%s' --index '%s' --history '%s' -k 1", model, ix, hist);
-    REQUIRE(run(args, out, err) == 0);
-    CHECK_CONTAINS(slurp(out), "{\"results\":[{\"rank\":1,\"id\":\"c\",\"score\":");
+    REQUIRE(t_run(args, out, err) == 0);
+    CHECK_CONTAINS(t_slurp(out), "{\"results\":[{\"rank\":1,\"id\":\"c\",\"score\":");
 
     /* append: one new item, one changed, the others reused */
-    write_text(items, "{\"id\":\"e\",\"text\":\"a yellow umbrella\"}\n{\"id\":\"b\",\"text\":\"a blue summer coat\"}\n");
+    t_write_text(items, "{\"id\":\"e\",\"text\":\"a yellow umbrella\"}\n{\"id\":\"b\",\"text\":\"a blue summer coat\"}\n");
     snprintf(args, sizeof args, "index -m '%s' -i '%s' -o '%s' --append", model, items, ix);
-    REQUIRE(run(args, NULL, err) == 0);
+    REQUIRE(t_run(args, NULL, err) == 0);
     REQUIRE(g2r_index_open(ix, NULL, &x, &e) == G2R_OK);
     g2r_index_info_get(x, &info);
     CHECK_EQ_INT(info.count, 5);
@@ -210,8 +186,8 @@ TEST(cli_index_build_append_and_rank_with_a_model) {
 
     /* embed: one JSON array per text, or raw float32 rows; with --index, post-processed like the items */
     snprintf(args, sizeof args, "embed -m '%s' 'red running shoes' 'a yellow umbrella'", model);
-    REQUIRE(run(args, out, err) == 0);
-    const char *o = slurp(out);
+    REQUIRE(t_run(args, out, err) == 0);
+    const char *o = t_slurp(out);
     int lines = 0, commas = 0;
     for (const char *c = o; *c; c++) lines += *c == '\n', commas += *c == ',';
     CHECK_EQ_INT(lines, 2);
@@ -219,7 +195,7 @@ TEST(cli_index_build_append_and_rank_with_a_model) {
     char raw[700];
     snprintf(raw, sizeof raw, "%s/e.f32", dir);
     snprintf(args, sizeof args, "embed -m '%s' --index '%s' -o '%s' 'red running shoes'", model, ix, raw);
-    REQUIRE(run(args, NULL, err) == 0);
+    REQUIRE(t_run(args, NULL, err) == 0);
     FILE *rf = fopen(raw, "rb");
     REQUIRE(rf);
     float ev[65];
@@ -236,21 +212,21 @@ TEST(cli_index_build_append_and_rank_with_a_model) {
 
     /* --append onto a missing index builds it */
     snprintf(args, sizeof args, "index -m '%s' -i '%s' -o '%s/fresh.g2ri' --append", model, items, dir);
-    CHECK_EQ_INT(run(args, NULL, err), 0);
+    CHECK_EQ_INT(t_run(args, NULL, err), 0);
 
     /* a different model is refused */
     char other[600];
     snprintf(other, sizeof other, "%s/m2.safetensors", dir);
     snprintf(args, sizeof args, "mkmodel -o '%s' --layers 2 --embd 64 --heads 4 --ctx 64 --seed 4", other);
-    REQUIRE(run(args, NULL, NULL) == 0);
+    REQUIRE(t_run(args, NULL, NULL) == 0);
     snprintf(args, sizeof args, "rank -m '%s' --index '%s' --history '%s'", other, ix, hist);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "built by a different model");
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "built by a different model");
     /* bad items: no partial index left behind */
-    write_text(items, "{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\"}\n");
+    t_write_text(items, "{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\"}\n");
     snprintf(args, sizeof args, "index -m '%s' -i '%s' -o '%s/new.g2ri'", model, items, dir);
-    CHECK_EQ_INT(run(args, NULL, err), 1);
-    CHECK_CONTAINS(slurp(err), "items.jsonl:2: expected {\"id\"");
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "items.jsonl:2: expected {\"id\"");
     char newp[700];
     snprintf(newp, sizeof newp, "%s/new.g2ri", dir);
     struct stat sb;

@@ -8,6 +8,7 @@
 #include "gpt2rank.h"
 #include "ranker/profile_internal.h"
 #include "tests/harness.h"
+#include "tests/test_cli_util.h"
 
 #define DAY 86400.0
 
@@ -217,17 +218,10 @@ TEST(rank_refuses_an_empty_profile) {
     g2r_index_close(ix);
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
-
 TEST(history_loads_events_and_refuses_bad_lines) {
     char path[600];
     snprintf(path, sizeof path, "%s/h.jsonl", t_tmpdir());
-    write_text(path, "{\"text\":\"red shoes\",\"event\":\"search\",\"ts\":5}\n\n"
+    t_write_text(path, "{\"text\":\"red shoes\",\"event\":\"search\",\"ts\":5}\n\n"
                      "{\"item\":\"X1\",\"ts\":6.5,\"weight\":2,\"user\":\"u\"}\n");
     g2r_history *h;
     g2r_error err = {0};
@@ -249,13 +243,13 @@ TEST(history_loads_events_and_refuses_bad_lines) {
         {"{\"text\":\"a\"\n", ":1: at byte"},
     };
     for (int i = 0; i < 5; i++) {
-        write_text(path, bad[i][0]);
+        t_write_text(path, bad[i][0]);
         h = NULL;
         CHECK(g2r_history_load(path, 0, &h, &err) == G2R_EFORMAT);
         CHECK(h == NULL);
         CHECK_CONTAINS(err.msg, bad[i][1]);
     }
-    write_text(path, "{\"text\":\"0123456789012345678901234567890123456789\"}\n");
+    t_write_text(path, "{\"text\":\"0123456789012345678901234567890123456789\"}\n");
     CHECK(g2r_history_load(path, 20, &h, &err) == G2R_EFORMAT);
     CHECK_CONTAINS(err.msg, "line longer than 20 bytes");
 }
@@ -267,13 +261,13 @@ TEST(eval_leave_one_out_on_crafted_users) {
     char path[700];
     /* u1: P then X1 (held out): profile e0 ranks X1 first among unseen */
     snprintf(path, sizeof path, "%s/u1.jsonl", dir);
-    write_text(path, "{\"item\":\"P\",\"ts\":1}\n{\"item\":\"X1\",\"ts\":2}\n");
+    t_write_text(path, "{\"item\":\"P\",\"ts\":1}\n{\"item\":\"X1\",\"ts\":2}\n");
     /* u2: Q then X3 (held out): profile e2 ranks R, then X3 at most third */
     snprintf(path, sizeof path, "%s/u2.jsonl", dir);
-    write_text(path, "{\"item\":\"X3\",\"ts\":9}\n{\"item\":\"Q\",\"ts\":3}\n");
+    t_write_text(path, "{\"item\":\"X3\",\"ts\":9}\n{\"item\":\"Q\",\"ts\":3}\n");
     /* u3: only one event: nothing to learn from */
     snprintf(path, sizeof path, "%s/u3.jsonl", dir);
-    write_text(path, "{\"item\":\"Z\",\"ts\":1}\n");
+    t_write_text(path, "{\"item\":\"Z\",\"ts\":1}\n");
     g2r_profile_params pp;
     g2r_profile_params_default(&pp);
     g2r_eval_options o = {1, 1};

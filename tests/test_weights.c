@@ -9,6 +9,7 @@
 #include "common/fileio.h"
 #include "common/half.h"
 #include "tests/harness.h"
+#include "tests/test_cli_util.h"
 #include "weights/gpt2_convert.h"
 #include "weights/gpt2_random.h"
 #include "weights/gpt2_tensors.h"
@@ -594,28 +595,21 @@ TEST(w_q8_needs_scales_and_group) {
 
 /* ------------------------------------------------------------------- CLI */
 
-static int run(const char *args) {
-    char cmd[2000];
-    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null 2>&1", t_bin(), args);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 TEST(w_cli_mkmodel_and_convert) {
     const char *dir = t_tmpdir();
     char args[1600], path[600], q[600];
     snprintf(path, sizeof path, "%s/cli.safetensors", dir);
     snprintf(q, sizeof q, "%s/cli.q8", dir);
-    CHECK_EQ_INT(run("mkmodel --help"), 0);
-    CHECK_EQ_INT(run("mkmodel --bogus"), 2);
-    CHECK_EQ_INT(run("mkmodel --layers 2"), 2); /* no -o */
-    CHECK_EQ_INT(run("mkmodel -o x --dtype F64"), 2);
-    CHECK_EQ_INT(run("mkmodel -o x --layers 0"), 2);
-    CHECK_EQ_INT(run("mkmodel -o x --embd 100"), 2); /* no GPT-2 head count for 100 */
+    CHECK_EQ_INT(t_run("mkmodel --help", NULL, NULL), 0);
+    CHECK_EQ_INT(t_run("mkmodel --bogus", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("mkmodel --layers 2", NULL, NULL), 2); /* no -o */
+    CHECK_EQ_INT(t_run("mkmodel -o x --dtype F64", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("mkmodel -o x --layers 0", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("mkmodel -o x --embd 100", NULL, NULL), 2); /* no GPT-2 head count for 100 */
     snprintf(args, sizeof args, "mkmodel -o '%s/no/such/dir/m' --layers 1 --heads 2 --embd 32 --vocab 5 --ctx 4", dir);
-    CHECK_EQ_INT(run(args), 1);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 1);
     snprintf(args, sizeof args, "mkmodel -o '%s' --layers 1 --heads 2 --embd 32 --vocab 50 --ctx 8 --dtype bf16 --seed 9", path);
-    CHECK_EQ_INT(run(args), 0);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 0);
     g2r_gpt2_weights w;
     g2r_error err = {0};
     REQUIRE(g2r_gpt2_weights_load(path, 0, &w, &err) == G2R_OK);
@@ -623,16 +617,16 @@ TEST(w_cli_mkmodel_and_convert) {
     CHECK(w.dtype == G2R_DT_BF16);
     g2r_gpt2_weights_free(&w);
 
-    CHECK_EQ_INT(run("convert --help"), 0);
-    CHECK_EQ_INT(run("convert -m a -o b"), 2);
-    CHECK_EQ_INT(run("convert -m a -o b --dtype q4"), 2);
+    CHECK_EQ_INT(t_run("convert --help", NULL, NULL), 0);
+    CHECK_EQ_INT(t_run("convert -m a -o b", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("convert -m a -o b --dtype q4", NULL, NULL), 2);
     snprintf(args, sizeof args, "convert -m '%s/none' -o '%s' --dtype q8", dir, q);
-    CHECK_EQ_INT(run(args), 1);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 1);
     snprintf(args, sizeof args, "convert -m '%s' -o '%s' --dtype q8 --group 16", path, q);
-    CHECK_EQ_INT(run(args), 0);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 0);
     REQUIRE(g2r_gpt2_weights_load(q, 0, &w, &err) == G2R_OK);
     CHECK(w.dtype == G2R_DT_Q8 && w.wte.group == 16);
     g2r_gpt2_weights_free(&w);
     snprintf(args, sizeof args, "convert -m '%s' -o '%s' --dtype q8 --group 24", path, q);
-    CHECK_EQ_INT(run(args), 1);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 1);
 }
