@@ -9,16 +9,11 @@
 #include "tests/test_engine_util.h"
 #include "weights/gpt2_random.h"
 
-static const golden_case *tiny(golden_case *cases, int *n) {
-    *n = golden_load(cases, 8);
-    return *n > 0 ? golden_find(cases, *n, "tiny") : NULL;
-}
-
 /* g2r_embed equals the reference's hidden states, pooled and normalised here. */
 TEST(embed_pools_and_normalises_the_reference_hidden_states) {
     golden_case cases[8];
     int n;
-    const golden_case *c = tiny(cases, &n);
+    const golden_case *c = golden_tiny(cases, &n);
     REQUIRE(c);
     g2r_model *m = load_model(c->model, 2, G2R_KERNELS_AUTO);
     REQUIRE(m);
@@ -65,7 +60,7 @@ TEST(embed_pools_and_normalises_the_reference_hidden_states) {
 TEST(embed_packed_batches_equal_one_by_one) {
     golden_case cases[8];
     int n;
-    const golden_case *c = tiny(cases, &n);
+    const golden_case *c = golden_tiny(cases, &n);
     REQUIRE(c);
     g2r_model *m = load_model(c->model, 2, G2R_KERNELS_AUTO);
     REQUIRE(m);
@@ -126,7 +121,7 @@ static double score_from_scratch(g2r_model *m, const int *prefix, int np, const 
 TEST(score_shared_prefix_equals_from_scratch_and_batch_equals_one_by_one) {
     golden_case cases[8];
     int n;
-    const golden_case *c = tiny(cases, &n);
+    const golden_case *c = golden_tiny(cases, &n);
     REQUIRE(c);
     g2r_model *m = load_model(c->model, 2, G2R_KERNELS_AUTO);
     REQUIRE(m);

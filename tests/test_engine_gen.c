@@ -111,17 +111,12 @@ TEST(generate_stops_at_endoftext_without_returning_it) {
     free(store);
 }
 
-static const golden_case *tiny(golden_case *cases, int *n) {
-    *n = golden_load(cases, 8);
-    return *n > 0 ? golden_find(cases, *n, "tiny") : NULL;
-}
-
 /* Greedy generation over the KV cache picks, at every step, the arg max of a
  * forward pass recomputed from scratch over prompt + tokens so far. */
 TEST(generate_kv_cached_equals_full_recomputation) {
     golden_case cases[8];
     int n;
-    const golden_case *c = tiny(cases, &n);
+    const golden_case *c = golden_tiny(cases, &n);
     REQUIRE(c);
     g2r_model *m = load_model(c->model, 2, G2R_KERNELS_AUTO);
     REQUIRE(m);
@@ -157,7 +152,7 @@ static int stop_after_three(int id, void *user) {
 TEST(generate_limits_seeds_callbacks_and_errors) {
     golden_case cases[8];
     int n;
-    const golden_case *c = tiny(cases, &n);
+    const golden_case *c = golden_tiny(cases, &n);
     REQUIRE(c);
     g2r_model *m = load_model(c->model, 1, G2R_KERNELS_AUTO);
     REQUIRE(m);

@@ -72,6 +72,11 @@ golden_case *golden_find(golden_case *cases, int n, const char *name) {
     return NULL;
 }
 
+const golden_case *golden_tiny(golden_case *cases, int *n) {
+    *n = golden_load(cases, 8);
+    return *n > 0 ? golden_find(cases, *n, "tiny") : NULL;
+}
+
 int golden_total_tokens(const golden_case *c) {
     int t = 0;
     for (int k = 0; k < c->n_seqs; k++) t += c->lens[k];

@@ -23,6 +23,8 @@ int golden_load(golden_case *cases, int max);
 void golden_free(golden_case *cases, int n);
 /* The case called name, or NULL. */
 golden_case *golden_find(golden_case *cases, int n, const char *name);
+/* Loads the cases (cases holds 8; *n gets the count) and returns "tiny", or NULL. */
+const golden_case *golden_tiny(golden_case *cases, int *n);
 int golden_total_tokens(const golden_case *c);
 
 /* A whole raw float32 file (malloc'd), *n floats; NULL after a test failure. */
