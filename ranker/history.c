@@ -58,41 +58,26 @@ static g2r_status parse_event(const g2r_jsonl *r, const g2r_json *o, g2r_event *
     return G2R_OK;
 }
 
+/* One line of the history file appended to the history (ctx) as an event. */
+static g2r_status add_event(void *ctx, const g2r_jsonl *r, const g2r_json *root, g2r_error *err) {
+    g2r_history *h = ctx;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 16;
+        g2r_event *ev = realloc(h->ev, cap * sizeof *ev);
+        if (!ev) return g2r_fail(err, G2R_ENOMEM, "%s: out of memory", r->path);
+        h->ev = ev;
+        h->cap = cap;
+    }
+    g2r_status st = parse_event(r, root, &h->ev[h->n], err);
+    h->n++; /* partially filled events are freed with the rest */
+    return st;
+}
+
 g2r_status g2r_history_load(const char *path, size_t max_line, g2r_history **out, g2r_error *err) {
     *out = NULL;
     g2r_history *h = calloc(1, sizeof *h);
     if (!h) return g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
-    g2r_jsonl r;
-    g2r_status st = g2r_jsonl_open(&r, path, max_line, err);
-    if (st) {
-        free(h);
-        return st;
-    }
-    for (;;) {
-        g2r_json_doc *doc;
-        const g2r_json *root;
-        int got = g2r_jsonl_next(&r, &doc, &root, err);
-        if (got <= 0) {
-            st = got == 0 ? G2R_OK : err ? err->status : G2R_EFORMAT;
-            break;
-        }
-        if (h->n == h->cap) {
-            size_t cap = h->cap ? 2 * h->cap : 16;
-            g2r_event *ev = realloc(h->ev, cap * sizeof *ev);
-            if (!ev) {
-                g2r_json_free(doc);
-                st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
-                break;
-            }
-            h->ev = ev;
-            h->cap = cap;
-        }
-        st = parse_event(&r, root, &h->ev[h->n], err);
-        h->n++; /* partially filled events are freed with the rest */
-        g2r_json_free(doc);
-        if (st) break;
-    }
-    g2r_jsonl_close(&r);
+    g2r_status st = g2r_jsonl_each(path, max_line, add_event, h, err);
     if (st) {
         g2r_history_free(h);
         return st;
