@@ -28,14 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/rng.h"
 #include "gpt2rank.h"
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -105,9 +100,9 @@ static int engine_ref(const char *model, int reps) {
     double *t = malloc(sizeof(double) * (size_t)reps);
     float *out = malloc(sizeof(float) * (size_t)g2r_model_config(m).n_embd);
     for (int i = 0; i < reps; i++) {
-        double t0 = now_ms();
+        double t0 = g2r_now_ms();
         if (g2r_embed(m, 1, p, &n32, G2R_POOL_MEAN, out, &err)) return fprintf(stderr, "serve_load: %s\n", err.msg), 1;
-        t[i] = now_ms() - t0;
+        t[i] = g2r_now_ms() - t0;
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_double);
     printf("| 32-token forward (embed), in process | %d | | %.2f | %.2f | %.2f |\n", reps, pct(t, reps, .5), pct(t, reps, .9),
@@ -125,11 +120,11 @@ static int engine_ref(const char *model, int reps) {
     int one = 1;
     double *tp = malloc(sizeof(double) * (size_t)reps), *ta = malloc(sizeof(double) * (size_t)reps);
     for (int i = 0; i < reps; i++) {
-        double t0 = now_ms();
+        double t0 = g2r_now_ms();
         if (g2r_score_continuations(m, prompt, 48, 1, cand, &one, scores, &err)) return fprintf(stderr, "serve_load: %s\n", err.msg), 1;
-        double t1 = now_ms();
+        double t1 = g2r_now_ms();
         if (g2r_score_continuations(m, prompt, 48, 20, cand, lens, scores, &err)) return fprintf(stderr, "serve_load: %s\n", err.msg), 1;
-        tp[i] = t1 - t0, ta[i] = now_ms() - t1;
+        tp[i] = t1 - t0, ta[i] = g2r_now_ms() - t1;
     }
     qsort(tp, (size_t)reps, sizeof *tp, cmp_double);
     qsort(ta, (size_t)reps, sizeof *ta, cmp_double);
@@ -192,7 +187,7 @@ static void *client_main(void *arg) {
     static char buf_static[64][1 << 16];
     char *buf = buf_static[c->id % 64];
     size_t have = 0;
-    for (int i = 0; i < c->requests && now_ms() < c->deadline; i++) {
+    for (int i = 0; i < c->requests && g2r_now_ms() < c->deadline; i++) {
         char req[1024], text[512];
         /* one client of >= users requests reaches every user; mix ranks the user of its last event */
         int user = (!strcmp(c->op, "mix") ? i / 2 + c->id : i + c->id) % c->users;
@@ -212,13 +207,13 @@ static void *client_main(void *arg) {
             snprintf(req, sizeof req, "{\"op\":\"rank\",\"user\":\"u%d\",\"k\":%d,\"rerank\":%d}\n", user, c->k,
                      !strcmp(op, "rerank") ? c->rerank : 0);
         }
-        double t0 = now_ms();
+        double t0 = g2r_now_ms();
         char *end;
         if (send_all(fd, req, strlen(req)) || recv_line(fd, buf, sizeof buf_static[0], &have, &end)) {
             c->errors++;
             break;
         }
-        c->lat[c->n++] = now_ms() - t0;
+        c->lat[c->n++] = g2r_now_ms() - t0;
         *end = 0;
         if (!strcmp(op, "stats")) printf("%s\n", buf);
         else if (strstr(buf, "\"error\"")) {
@@ -254,7 +249,7 @@ static int load(int argc, char **argv) {
         return fprintf(stderr, "serve_load: bad --port/--clients (1-64)/--requests/--users/--seconds (<= 3600)\n"), 2;
     client *c = calloc((size_t)clients, sizeof *c);
     pthread_t *th = calloc((size_t)clients, sizeof *th);
-    double t0 = now_ms(), deadline = t0 + seconds * 1e3;
+    double t0 = g2r_now_ms(), deadline = t0 + seconds * 1e3;
     for (int i = 0; i < clients; i++) {
         c[i] = (client){port, i, requests, users, k, rerank, texts, deadline, op, malloc(sizeof(double) * (size_t)requests), 0, 0};
         pthread_create(&th[i], NULL, client_main, &c[i]);
@@ -262,7 +257,7 @@ static int load(int argc, char **argv) {
     size_t total = 0;
     int errors = 0;
     for (int i = 0; i < clients; i++) pthread_join(th[i], NULL), total += (size_t)c[i].n, errors += c[i].errors;
-    double wall = now_ms() - t0;
+    double wall = g2r_now_ms() - t0;
     double *all = malloc(sizeof(double) * (total + 1));
     size_t n = 0;
     for (int i = 0; i < clients; i++) memcpy(all + n, c[i].lat, sizeof(double) * (size_t)c[i].n), n += (size_t)c[i].n, free(c[i].lat);

@@ -18,15 +18,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/rng.h"
 #include "gpt2rank.h"
 #include "ranker/index_internal.h"
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -91,13 +86,13 @@ static double read_gbps(const float *p, size_t n, int threads, int reps) {
     for (int r = 0; r < reps; r++) {
         pthread_t th[64];
         bw_arg a[64];
-        double t0 = now_ms();
+        double t0 = g2r_now_ms();
         for (int t = 0; t < threads; t++) {
             a[t] = (bw_arg){p + n / threads * t, n / threads, 0};
             pthread_create(&th[t], NULL, bw_worker, &a[t]);
         }
         for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
-        double dt = now_ms() - t0;
+        double dt = g2r_now_ms() - t0;
         if (dt < best) best = dt;
     }
     return (double)n * 4 / (best * 1e6);
@@ -198,17 +193,17 @@ int main(int argc, char **argv) {
                 }
                 recall /= (double)N_RECALL * k;
                 for (int i = 0; i < r; i++) {
-                    double t0 = now_ms();
+                    double t0 = g2r_now_ms();
                     g2r_topk(s, &v[t], q + (size_t)(i % N_RECALL) * dim, 1, k, NULL, 0, hits, &got, &err);
-                    lat[i] = now_ms() - t0;
+                    lat[i] = g2r_now_ms() - t0;
                 }
                 qsort(lat, (size_t)r, sizeof *lat, cmp_double);
                 double p50 = lat[r / 2], p99 = lat[(int)(r * 0.99)];
                 int batches = r / 8 > 2 ? r / 8 : 2;
-                double t0 = now_ms();
+                double t0 = g2r_now_ms();
                 for (int b = 0; b < batches; b++)
                     g2r_topk(s, &v[t], q + (size_t)(b % 3) * NQ * dim, NQ, k, NULL, 0, hits, &got, &err);
-                double qps = batches * NQ / ((now_ms() - t0) / 1e3);
+                double qps = batches * NQ / ((g2r_now_ms() - t0) / 1e3);
                 double bytes = (double)n * v[t].stride * g2r_vec_dtype_size(v[t].dtype) + (v[t].scale ? 4.0 * n : 0);
                 double ceil_ms = bytes / (gbps * 1e6);
                 const char *name = g2r_vec_dtype_name(v[t].dtype);

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cli/model_args.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fileio.h"
 
@@ -63,12 +64,6 @@ static int add_list(const char *cmd, const char *flag, const char *val, id_lists
     if (cli_ids(cmd, flag, val, &l->ids[l->n], &l->lens[l->n])) return -1;
     l->n++;
     return 0;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 /* Runs the model and fills *out / *n_out with the requested floats. */
@@ -156,9 +151,9 @@ int cmd_forward(int argc, char **argv) {
         cli_error(&err);
         goto out;
     }
-    double t0 = now_ms();
+    double t0 = g2r_now_ms();
     g2r_status st = run(m, &l, dump, pool, &vals, &n_vals, &err);
-    double t1 = now_ms();
+    double t1 = g2r_now_ms();
     if (st == G2R_OK && timing) {
         int tokens = 0;
         for (int i = 0; i < l.n; i++) tokens += l.lens[i];

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cli/model_args.h"
+#include "common/clock.h"
 
 static void help(void) {
     printf("usage: gpt2rank generate -m MODEL (-p TEXT | --ids LIST) [-v DIR] [-n N] [--temp T]\n"
@@ -21,12 +22,6 @@ static void help(void) {
            "  --timing    print prompt and per-token times on stderr\n" CLI_MODEL_HELP);
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 typedef struct {
     int n;
     double t_first;            /* when the first token arrived */
@@ -35,7 +30,7 @@ typedef struct {
 
 static int print_token(int id, void *user) {
     progress *p = user;
-    if (p->n++ == 0) p->t_first = now_ms();
+    if (p->n++ == 0) p->t_first = g2r_now_ms();
     size_t len;
     const char *bytes = p->tok ? g2r_token_bytes(p->tok, id, &len) : NULL;
     if (bytes) fwrite(bytes, 1, len, stdout); /* bytes, not characters: UTF-8 completes itself */
@@ -128,16 +123,16 @@ int cmd_generate(int argc, char **argv) {
         }
     }
     g2r_model *m;
-    double t_load = now_ms();
+    double t_load = g2r_now_ms();
     if (g2r_model_load(mo.path, &mo.opt, &m, &err)) {
         g2r_tokenizer_free(tok);
         free(prompt);
         return cli_error(&err);
     }
     progress p = {.tok = tok};
-    double t0 = now_ms();
+    double t0 = g2r_now_ms();
     g2r_status st = g2r_generate(m, prompt, n_prompt, &smp, NULL, 0, NULL, print_token, &p, &err);
-    double t1 = now_ms();
+    double t1 = g2r_now_ms();
     printf("\n");
     fflush(stdout);
     if (st == G2R_OK && timing) {

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/model_args.h"
+#include "common/clock.h"
 
 static const char *usage_text =
     "usage: gpt2rank rank -m MODEL --index ITEMS.g2ri --history USER.jsonl [-k 10] [--exclude-seen]\n"
@@ -19,12 +20,6 @@ static const char *usage_text =
     "  --rerank N --items ITEMS.jsonl [--alpha 0.5] [--prompt-template FILE]: GPT-2 re-scores the top N\n"
     "  after a prompt of the recent events; score = alpha*cosine + (1-alpha)*normalised LLM score,\n"
     "  with \"cosine\", \"llm\", \"llm_norm\" per result and \"rerank\" in timing_ms.\n";
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 int cli_duration(const char *cmd, const char *flag, const char *val, double *out_s) {
     char *end;
@@ -122,7 +117,7 @@ int cmd_rank(int argc, char **argv) {
     if (g2r_index_open(index, &io, &ix, &err) || g2r_history_load(history, 0, &h, &err)) goto fail;
     g2r_index_info info;
     g2r_index_info_get(ix, &info);
-    double t0 = now_ms();
+    double t0 = g2r_now_ms();
     size_t skipped = 0;
     if (g2r_profile_new(info.dim, &pp, &p, &err) ||
         g2r_profile_add_events(p, ix, m, tok, g2r_history_events(h), g2r_history_len(h), &skipped, &err))
@@ -130,9 +125,9 @@ int cmd_rank(int argc, char **argv) {
     if (skipped)
         fprintf(stderr, "gpt2rank rank: %zu event(s) without an indexed item skipped (no -m MODEL to embed them)\n",
                 skipped);
-    double t1 = now_ms();
+    double t1 = g2r_now_ms();
     if (g2r_rank(ix, p, &ro, res, &n, &err)) goto fail;
-    double t2 = now_ms();
+    double t2 = g2r_now_ms();
     if (rro.n && g2r_rerank_print(stdout, m, tok, ix, &rro, g2r_history_events(h), g2r_history_len(h), res, n, (int)k,
                                   t1 - t0, t2 - t1, &err))
         goto fail;

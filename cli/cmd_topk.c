@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "common/clock.h"
 
 static const char *usage_text =
     "usage: gpt2rank topk --items ITEMS.f32 --queries Q.f32 --dim D [-k K] [-t N] [--stats]\n"
@@ -13,12 +14,6 @@ static const char *usage_text =
     "  items file gives [] for every query.  --stats: {\"items\",\"queries\",\"load_ms\",\n"
     "  \"scan_ms\"} on stderr (scan_ms: the search alone, on data already paged in).\n"
     "  -t: threads (default: all cores).\n";
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 int cmd_topk(int argc, char **argv) {
     const char *items = NULL, *queries = NULL, *v;
@@ -53,7 +48,7 @@ int cmd_topk(int argc, char **argv) {
     float *q = NULL;
     g2r_hit *hits = NULL;
     int rc = EXIT_INPUT;
-    double t0 = now_ms();
+    double t0 = g2r_now_ms();
     if (g2r_f32_file_open(items, (int)dim, &fi, &err) || g2r_f32_file_open(queries, (int)dim, &fq, &err) ||
         g2r_scanner_new((int)threads, &sc, &err)) {
         rc = cli_error(&err);
@@ -67,13 +62,13 @@ int cmd_topk(int argc, char **argv) {
         goto done;
     }
     for (size_t j = 0; j < nq; j++) g2r_f32_file_unit_row(fq, j, q + j * (size_t)dim);
-    double t1 = now_ms();
+    double t1 = g2r_now_ms();
     int n_out;
     if (g2r_topk(sc, g2r_f32_file_vectors(fi), q, (int)nq, (int)k, NULL, 0, hits, &n_out, &err)) {
         rc = cli_error(&err);
         goto done;
     }
-    double t2 = now_ms();
+    double t2 = g2r_now_ms();
     for (size_t j = 0; j < nq; j++) {
         putchar('[');
         for (int i = 0; i < n_out; i++) {

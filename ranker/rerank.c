@@ -7,18 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/json.h"
 #include "ranker/jsonl.h"
 #include "ranker/rank_internal.h"
 #include "ranker/rerank.h"
-
-static double now_ms_rr(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 int g2r_rerank_prompt_cap(int n_ctx) { return n_ctx / 2 > 0 ? n_ctx / 2 : 1; }
 
@@ -323,9 +318,9 @@ g2r_status g2r_rerank_print(FILE *f, g2r_model *m, const g2r_tokenizer *tok, con
         st = g2r_rerank_prompt(tmpl, sorted, n_ev, &prompt, err);
     }
     if (!st) st = load_texts(ix, o->items_path, res, N, texts, lens, err);
-    double t0 = now_ms_rr();
+    double t0 = g2r_now_ms();
     if (!st) st = g2r_rerank(m, tok, prompt, o->alpha, N, res, n_res, (const char *const *)texts, lens, parts, NULL, err);
-    double t1 = now_ms_rr();
+    double t1 = g2r_now_ms();
     if (!st) {
         int n = n_res < k ? n_res : k;
         for (int i = 0; i < n; i++) {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/json.h"
@@ -22,12 +23,6 @@ void g2r_serve_options_default(g2r_serve_options *o) {
     memset(o, 0, sizeof *o);
     o->alpha = 0.5;
     g2r_profile_params_default(&o->profile);
-}
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
 /* ---- users: open addressing by hash of the id, at most half full */
@@ -606,7 +601,7 @@ static g2r_status op_rank(g2r_server *s, const g2r_json *o, FILE *out, g2r_error
     g2r_event recent[G2R_SERVE_RECENT];
     char *prompt = NULL;
     int n = 0;
-    double t0 = now_ms(), t1 = t0, t2 = t0;
+    double t0 = g2r_now_ms(), t1 = t0, t2 = t0;
     g2r_status st = G2R_OK;
     if (!res || !ids || !texts || !id_lens || !text_lens || !bc || !parts) {
         st = g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
@@ -634,7 +629,7 @@ static g2r_status op_rank(g2r_server *s, const g2r_json *o, FILE *out, g2r_error
     }
     if (!st && nr > 0) st = g2r_rerank_prompt(s->o.prompt_template, recent, (size_t)recent_events(u, recent), &prompt, err);
     pthread_mutex_unlock(&s->state_mu);
-    t1 = t2 = now_ms();
+    t1 = t2 = g2r_now_ms();
     if (!st && nr > 0) {
         pthread_mutex_lock(&s->model_mu);
         st = g2r_rerank(s->m, s->tok, prompt, alpha, nr, res, n, texts, text_lens, parts, NULL, err);
@@ -643,7 +638,7 @@ static g2r_status op_rank(g2r_server *s, const g2r_json *o, FILE *out, g2r_error
         pthread_mutex_lock(&s->state_mu);
         for (int i = 0; !st && i < n; i++) g2r_catalog_id(s->cat, res[i].row, &ids[i], &id_lens[i]);
         pthread_mutex_unlock(&s->state_mu);
-        t2 = now_ms();
+        t2 = g2r_now_ms();
     }
     if (!st) {
         if (n > kk) n = kk;
@@ -817,7 +812,7 @@ static void op_stats(g2r_server *s, FILE *out) {
 /* ---- one request */
 
 void g2r_server_request(g2r_server *s, const char *line, size_t len, FILE *out) {
-    double t0 = now_ms();
+    double t0 = g2r_now_ms();
     g2r_error err = {0};
     g2r_json_doc *doc = NULL;
     const g2r_json *o = NULL, *req = NULL;
@@ -863,7 +858,7 @@ void g2r_server_request(g2r_server *s, const char *line, size_t len, FILE *out) 
     free(body);
     g2r_json_free(doc);
     if (op >= 0 && !st) {
-        double ms = now_ms() - t0;
+        double ms = g2r_now_ms() - t0;
         pthread_mutex_lock(&s->stats_mu);
         s->lat[op][s->n_lat[op] % G2R_LAT_RING] = ms;
         s->n_lat[op]++;
