@@ -1,0 +1,20 @@
+#!/bin/sh
+# seeds.sh — regenerates the model seeds of tests/fuzz/corpus/ with ./gpt2rank
+# (run by hand from the repository root; the JSON seeds are written by hand).
+set -eu
+bin=${G2R_BIN:-./gpt2rank}
+st=tests/fuzz/corpus/safetensors
+g=tests/fuzz/corpus/gpt2
+mkdir -p "$st" "$g"
+"$bin" mkmodel -o "$g/tiny-f32" --layers 1 --embd 8 --heads 2 --vocab 16 --ctx 4
+"$bin" mkmodel -o "$g/tiny-f16" --layers 2 --embd 4 --heads 1 --vocab 8 --ctx 2 --dtype f16
+"$bin" mkmodel -o "$g/tiny-bf16" --layers 1 --embd 4 --heads 2 --vocab 4 --ctx 3 --dtype bf16
+"$bin" convert -m "$g/tiny-f32" -o "$g/tiny-q8" --dtype q8 --group 4
+cp "$g/tiny-f32" "$g/tiny-f16" "$g/tiny-q8" "$st/"
+# hand-made headers: (8-byte little-endian length, JSON, data)
+hdr() { printf "$(printf '\\%03o' $(( ${#1} & 255 )) $(( ${#1} >> 8 )) 0 0 0 0 0 0)%s" "$1"; }
+hdr '{}' >"$st/empty"
+hdr '{"__metadata__":{"a":"b"},"x":{"dtype":"I8","shape":[2,1],"data_offsets":[0,2]}}' >"$st/meta-i8"
+printf 'ab' >>"$st/meta-i8"
+hdr '{"b":{"dtype":"BF16","shape":[],"data_offsets":[2,4]},"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}' >"$st/two"
+printf 'abcd' >>"$st/two"
