@@ -111,6 +111,15 @@ weights:
 	mv models/gpt2.safetensors.part models/gpt2.safetensors
 	@echo "models/gpt2.safetensors: try  ./gpt2rank generate -m models/gpt2.safetensors --ids $(RUN_IDS)"
 
+# --- tokenizer ---
+# Encode throughput beside tiktoken (needs node + npm tiktoken for the peer).
+.PHONY: tokenizer-bench
+$(BUILD)/bench/tokenizer_bench: $(BUILD)/bench/tokenizer_bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tokenizer-bench: $(BUILD)/bench/tokenizer_bench
+	BENCH=$(BUILD)/bench/tokenizer_bench sh bench/tokenizer_bench.sh
+
 # --- fuzz ---
 # make fuzz: each libFuzzer target in tests/fuzz/fuzz_<name>.c, built with clang
 # and ASan + UBSan into build-fuzz/, runs FUZZ_SECONDS from its committed seeds

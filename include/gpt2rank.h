@@ -94,7 +94,9 @@ typedef enum {
 
 /* A session owns the activations and the KV cache for up to max_seqs
  * sequences of up to max_tokens positions each (max_tokens <= n_ctx).
- * It allocates once, at creation; forward passes do not allocate. */
+ * It allocates once, at creation; forward passes do not allocate.
+ * Forward passes of one model run one at a time (they share its threads);
+ * sessions of one model may be used from different threads. */
 typedef struct g2r_session g2r_session;
 
 g2r_status g2r_session_new(g2r_model *m, int max_seqs, int max_tokens, g2r_session **out, g2r_error *err);
@@ -125,8 +127,10 @@ typedef struct {
 /* Called once per generated token; return non-zero to stop early. */
 typedef int (*g2r_token_fn)(int id, void *user);
 
-/* Runs the prompt, then samples until <|endoftext|>, max_new or n_ctx.
- * Writes at most cap ids to out; *n_out gets the number generated. */
+/* Runs the prompt, then samples until <|endoftext|> (id 50256 when n_vocab is
+ * 50257; it is not returned), max_new (0: no limit) or until prompt + generated
+ * tokens fill n_ctx.  Writes at most cap ids to out; *n_out gets the number
+ * generated.  G2R_ERANGE for a prompt longer than n_ctx or an id out of range. */
 g2r_status g2r_generate(g2r_model *m, const int *prompt, int n_prompt, const g2r_sampler *smp,
                         int *out, int cap, int *n_out, g2r_token_fn on_token, void *user,
                         g2r_error *err);
@@ -139,27 +143,57 @@ typedef enum {
 } g2r_pooling;
 
 /* Embeds n token sequences of any lengths (each 1..n_ctx) in batched forward
- * passes: out[i*n_embd ...] = L2-normalised pooled vector of sequence i. */
+ * passes: out[i*n_embd ...] = L2-normalised pooled vector of sequence i.
+ * Sequences are packed without padding into forwards of a bounded number of
+ * tokens; the result for a sequence does not depend on its batch-mates. */
 g2r_status g2r_embed(g2r_model *m, int n, const int *const *ids, const int *lens,
                      g2r_pooling pool, float *out, g2r_error *err);
 
 /* Conditional scoring for re-ranking: for each candidate c, the mean
  * log-probability per token of cand[c] following prefix.  The prefix's KV
- * cache is computed once and shared by all candidates. */
+ * cache is computed once and shared by all candidates, which run together in
+ * batched forwards over it.  The first candidate token is predicted by the
+ * prefix's last position.  Truncation: a candidate keeps its first
+ * min(cand_lens[c], n_ctx - n_prefix) tokens and is scored over those.
+ * Needs 1 <= n_prefix < n_ctx (else G2R_EARG / G2R_ERANGE) and every
+ * cand_lens[c] >= 1. */
 g2r_status g2r_score_continuations(g2r_model *m, const int *prefix, int n_prefix, int n_cands,
                                    const int *const *cand, const int *cand_lens, float *out,
                                    g2r_error *err);
 
 /* ------------------------------------------------------------- tokenizer */
 
+/* GPT-2's byte-level BPE, id for id the same as tiktoken's "gpt2" encoding.
+ *
+ * Text is split into pre-tokens by GPT-2's pattern
+ *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * (case-sensitive: "'S" is not a contraction), with Unicode 16.0's Letter and
+ * Number categories and White_Space property.  Each pre-token's bytes are then
+ * merged pairwise, lowest-ranked resulting token first (leftmost on ties).
+ *
+ * Invalid UTF-8: text is read as UTF-8 one character at a time; a byte that
+ * does not begin a well-formed sequence (stray continuation byte, overlong
+ * form, surrogate, above U+10FFFF, truncated sequence) is taken alone as one
+ * character of class [^\s\p{L}\p{N}], and reading resumes at the next byte.
+ * No byte is ever dropped or replaced, so decode(encode(x)) == x for every
+ * byte string x. */
+
 typedef struct g2r_tokenizer g2r_tokenizer;
 
 #define G2R_ENCODE_ALLOW_SPECIAL 1 /* recognise <|endoftext|> as one token */
 
-/* dir NULL: GPT-2's vocabulary built into the library. */
+/* dir NULL: GPT-2's vocabulary built into the library.  Otherwise a folder
+ * holding vocab.json + merges.txt, encoder.json + vocab.bpe, or a Hugging Face
+ * tokenizer.json (a byte-level BPE model), looked for in that order. */
 g2r_status g2r_tokenizer_load(const char *dir, g2r_tokenizer **out, g2r_error *err);
 void g2r_tokenizer_free(g2r_tokenizer *t);
 int g2r_tokenizer_vocab_size(const g2r_tokenizer *t);
+/* Id of <|endoftext|>, or -1 when the vocabulary has none. */
+int g2r_tokenizer_eot(const g2r_tokenizer *t);
+/* The bytes of token id (not NUL-terminated), *len their count; NULL when id
+ * is out of range.  A token may be part of a UTF-8 character: to stream text,
+ * write these bytes as they come rather than decoding tokens one by one. */
+const char *g2r_token_bytes(const g2r_tokenizer *t, int id, size_t *len);
 
 /* Encodes len bytes of text.  Writes at most cap ids to out (out may be NULL
  * to count only); *n_out always gets the full count.  Safe to call from many

@@ -161,3 +161,34 @@ TEST(cli_info_and_generate) {
     CHECK_EQ_INT(run("info", NULL, NULL), 2);
     golden_free(cases, n);
 }
+
+/* generate -p TEXT = tokenize TEXT, generate --ids, detokenize the result. */
+TEST(cli_generate_prompt_text_equals_the_id_path) {
+    const char *dir = t_tmpdir();
+    char model[600], out[600], args[2048];
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(args, sizeof args, "mkmodel -o '%s' --layers 1 --heads 2 --embd 32 --ctx 64 --seed 5", model);
+    REQUIRE(run(args, NULL, NULL) == 0);
+    /* "The quick brown fox" in GPT-2's vocabulary */
+    snprintf(args, sizeof args, "generate -m '%s' --ids 464,2068,7586,21831 -n 6", model);
+    REQUIRE(run(args, out, NULL) == 0);
+    char *ids = strdup(slurp(out));
+    REQUIRE(ids);
+    ids[strcspn(ids, "\n")] = 0;
+    for (char *p = ids; *p; p++)
+        if (*p == ',') *p = ' ';
+    snprintf(args, sizeof args, "detokenize %s", ids);
+    free(ids);
+    REQUIRE(run(args, out, NULL) == 0);
+    char *want = strdup(slurp(out)); /* the text, no newline */
+    REQUIRE(want);
+    snprintf(args, sizeof args, "generate -m '%s' -p 'The quick brown fox' -n 6", model);
+    int rc = run(args, out, NULL);
+    const char *got = slurp(out);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(strlen(want) > 0 && strncmp(got, want, strlen(want)) == 0 && !strcmp(got + strlen(want), "\n"));
+    free(want);
+    snprintf(args, sizeof args, "generate -m '%s' -p 'x' --ids 1", model);
+    CHECK_EQ_INT(run(args, NULL, NULL), 2);
+}
