@@ -13,6 +13,8 @@
 #include "tests/fuzz/fuzz_gpt2.c"
 #include "tests/fuzz/fuzz_json.c"
 #include "tests/fuzz/fuzz_safetensors.c"
+#include "tests/fuzz/fuzz_tokenize.c"
+#include "tests/fuzz/fuzz_vocab.c"
 #include "tests/harness.h"
 
 typedef g2r_status (*fuzz_fn)(const uint8_t *data, size_t size);
@@ -67,3 +69,5 @@ static void replay(const char *name, fuzz_fn fn) {
 TEST(regress_json_inputs_parse_or_fail_cleanly) { replay("json", fuzz_json); }
 TEST(regress_safetensors_inputs_parse_or_fail_cleanly) { replay("safetensors", fuzz_safetensors); }
 TEST(regress_gpt2_files_load_and_run_or_fail_cleanly) { replay("gpt2", fuzz_gpt2); }
+TEST(regress_tokenizer_round_trips_arbitrary_bytes) { replay("tokenize", fuzz_tokenize); }
+TEST(regress_vocabulary_files_load_or_fail_cleanly) { replay("vocab", fuzz_vocab); }

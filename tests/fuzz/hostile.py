@@ -83,3 +83,61 @@ put("gpt2", "bad-n-head-junk", model(base + [("h.0.ln_1.weight", [C])], {"n_head
 put("gpt2", "bad-q8-without-group", model(base + [("h.0.ln_1.weight", [C])], {"n_head": "2"}, dtype="I8"))
 put("gpt2", "bad-q8-group-zero", model(base + [("h.0.ln_1.weight", [C])], {"n_head": "2", "q8_group": "0"}, dtype="I8"))
 put("gpt2", "bad-wpe-wrong-width", model([("wte.weight", [V, C]), ("wpe.weight", [P, C + 1])], {"n_head": "2"}))
+
+# ---- tokenizer seeds (tests/fuzz/corpus/vocab, tokenize) and hostile vocabularies
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+B2U = bytes_to_unicode()
+def spell(b):
+    return "".join(B2U[x] for x in b)
+
+def seed(target, name, data):
+    os.makedirs(f"tests/fuzz/corpus/{target}", exist_ok=True)
+    with open(f"tests/fuzz/corpus/{target}/{name}", "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+merges = [(b"a", b"b"), (b"ab", b"c"), (b" ", b"a"), (b"h", b"e"), (b"he", b"l"), (b"l", b"o")]
+vocab = {spell(bytes([b])): b for b in range(256)}
+for l, r in merges:
+    vocab[spell(l + r)] = len(vocab)
+vocab_json = json.dumps(vocab, ensure_ascii=False)
+merges_txt = "#version: 0.2\n" + "".join(f"{spell(l)} {spell(r)}\n" for l, r in merges)
+seed("vocab", "pair", b"\0" + vocab_json.encode() + b"\0" + merges_txt.encode())
+seed("vocab", "openai-pair", b"\2" + vocab_json.encode() + b"\0" + merges_txt.encode())
+tj = {"version": "1.0", "added_tokens": [{"id": len(vocab), "content": "<|endoftext|>", "special": True}],
+      "model": {"type": "BPE", "vocab": vocab, "merges": [f"{spell(l)} {spell(r)}" for l, r in merges]}}
+seed("vocab", "tokenizer-json", b"\1" + json.dumps(tj, ensure_ascii=False).encode())
+tj["model"]["merges"] = [[spell(l), spell(r)] for l, r in merges]
+seed("vocab", "tokenizer-json-arrays", b"\1" + json.dumps(tj, ensure_ascii=False).encode())
+
+seed("tokenize", "prose", "Hello, world! It's 2024 and the cat's   whiskers\n\n<|endoftext|>done")
+seed("tokenize", "unicode", "caf\u00e9 \u4e2d\u6587 \U0001F600\u200d \u0645\u0631\u062d\u0628\u0627 123456 ''' 've")
+seed("tokenize", "invalid-utf8", b"\xff\xfe\xc0\xaf\xed\xa0\x80 abc \xe2\x82")
+seed("tokenize", "ids", struct.pack("<6i", 15496, 11, 995, 0, 50256, 50257))
+
+bad_vocab = dict(vocab)
+del bad_vocab[spell(b"z")]
+put("vocab", "bad-missing-byte", b"\0" + json.dumps(bad_vocab).encode() + b"\0")
+put("vocab", "bad-merge-unknown", b"\0" + vocab_json.encode() + b"\0#version: 0.2\na q\n")
+put("vocab", "bad-merge-three-parts", b"\0" + vocab_json.encode() + b"\0a b c\n")
+put("vocab", "bad-merge-too-long", b"\0" + vocab_json.encode() + b"\0" + b"a" * 600 + b" " + b"b" * 600 + b"\n")
+put("vocab", "bad-id-huge", b"\0" + json.dumps({**vocab, "x!": 2**40}).encode() + b"\0")
+put("vocab", "bad-id-negative", b"\0" + json.dumps({**vocab, "x!": -1}).encode() + b"\0")
+put("vocab", "bad-id-hole", b"\0" + json.dumps({**vocab, "x!": 100000}).encode() + b"\0")
+put("vocab", "bad-id-twice", b"\0" + json.dumps({**vocab, "xy": 0}).encode() + b"\0")
+put("vocab", "bad-newline-in-token", b"\0" + json.dumps({**vocab, "a\nb": -1}).encode() + b"\0")
+put("vocab", "bad-not-bpe", b"\1" + json.dumps({"model": {"type": "WordPiece", "vocab": vocab, "merges": []}}).encode())
+put("vocab", "bad-added-token-no-content", b"\1" + json.dumps({"added_tokens": [{"id": 1}], "model": {"vocab": vocab, "merges": []}}).encode())
+put("vocab", "ok-empty-merges", b"\0" + vocab_json.encode() + b"\0")
+put("tokenize", "long-word", b"a" * 20000)
+put("tokenize", "long-spaces", b" " * 20000 + b"x")
+put("tokenize", "many-specials", b"<|endoftext|>" * 1000)
+put("tokenize", "bad-ids-out-of-range", struct.pack("<3i", 1, -2147483648, 50257))
