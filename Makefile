@@ -120,6 +120,23 @@ $(BUILD)/bench/tokenizer_bench: $(BUILD)/bench/tokenizer_bench.o $(LIB)
 tokenizer-bench: $(BUILD)/bench/tokenizer_bench
 	BENCH=$(BUILD)/bench/tokenizer_bench sh bench/tokenizer_bench.sh
 
+# --- ranker ---
+# make demo: index ranker/demo/items.jsonl (2,075 Debian packages) and rank for
+# each user in ranker/demo/users/, on models/gpt2.safetensors when `make weights`
+# fetched it, else on a small generated random model (said loudly).
+# make bench-topk: top-K scan speed; TOPK_ARGS="--n 100000,1000000 --faiss" is the full run.
+TOPK_ARGS ?= --n 20000 --threads 1,2 --reps 20
+.PHONY: bench-topk
+
+demo: $(BIN)
+	BIN=$(abspath $(BIN)) sh ranker/demo/demo.sh
+
+$(BUILD)/bench/topk_bench: $(BUILD)/bench/topk_bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench-topk: $(BUILD)/bench/topk_bench
+	$(BUILD)/bench/topk_bench $(TOPK_ARGS)
+
 # --- fuzz ---
 # make fuzz: each libFuzzer target in tests/fuzz/fuzz_<name>.c, built with clang
 # and ASan + UBSan into build-fuzz/, runs FUZZ_SECONDS from its committed seeds

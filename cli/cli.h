@@ -36,5 +36,14 @@ int cmd_forward(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_topk(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_rank(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+/* ranker options shared by rank and eval (cmd_rank.c, cmd_index.c) */
+int cli_duration(const char *cmd, const char *flag, const char *val, double *out_s);
+int cli_profile_option(const char *cmd, int argc, char **argv, int *i, g2r_profile_params *pp, int *handled);
+int cli_pooling(const char *cmd, const char *val, g2r_pooling *out);
 
 #endif

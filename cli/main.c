@@ -20,6 +20,11 @@ static const command commands[] = {
     {"detokenize", cmd_detokenize, "token ids back to text"},
     {"forward", cmd_forward, "run token ids through the model; dump logits, hidden states or embeddings"},
     {"generate", cmd_generate, "continue a list of token ids"},
+    {"embed", cmd_embed, "texts to pooled, normalised GPT-2 embeddings"},
+    {"index", cmd_index, "embed a JSON Lines catalog into a .g2ri item index"},
+    {"rank", cmd_rank, "rank an index for a user's history (JSON)"},
+    {"topk", cmd_topk, "exact cosine top-K over raw float32 matrices"},
+    {"eval", cmd_eval, "leave-one-out Recall@K, NDCG@K, coverage, diversity"},
 };
 
 static void usage(FILE *f) {

@@ -208,7 +208,270 @@ g2r_status g2r_decode(const g2r_tokenizer *t, const int *ids, size_t n, char *ou
 
 /* ---------------------------------------------------------------- ranker */
 
-/* Declared by ranker/ as it lands: index build/open, profiles, top-K, serve. */
+/* Vectors and exact top-K.  Scores are dot products; rows and queries are
+ * unit vectors wherever the ranker makes them, so scores are cosines. */
+
+typedef enum {
+    G2R_VEC_F32 = 0,
+    G2R_VEC_F16,  /* IEEE binary16 */
+    G2R_VEC_Q8,   /* int8, one float factor per row (see g2r_vectors.scale) */
+} g2r_vec_dtype;
+
+const char *g2r_vec_dtype_name(g2r_vec_dtype t); /* "f32", "f16", "q8" */
+
+/* count rows of dim elements; row r starts r*stride elements after data.
+ * Row r's value is scale[r] * stored row (scale NULL: 1).  refine, when not
+ * NULL, holds the same rows more precisely (q8 indexes carry f16 copies): the
+ * scan keeps G2R_REFINE_FACTOR * k candidates and re-scores them with refine. */
+typedef struct g2r_vectors g2r_vectors;
+struct g2r_vectors {
+    g2r_vec_dtype dtype;
+    int dim;
+    size_t count;
+    size_t stride;
+    const void *data;
+    const float *scale;
+    const g2r_vectors *refine;
+};
+
+#define G2R_REFINE_FACTOR 4
+
+typedef struct {
+    int64_t index; /* row */
+    float score;
+} g2r_hit;
+
+/* Threads and scratch for scans; one scan at a time per scanner. */
+typedef struct g2r_scanner g2r_scanner;
+
+/* n_threads <= 0: all online cores. */
+g2r_status g2r_scanner_new(int n_threads, g2r_scanner **out, g2r_error *err);
+void g2r_scanner_free(g2r_scanner *s);
+int g2r_scanner_threads(const g2r_scanner *s);
+
+/* Exact top-k rows by score for each of nq queries (q: nq x dim floats):
+ * bounded min-heaps per thread over shards of rows, queries scanned in blocks
+ * so each row is read once per block, then merged.  out[j*k ...] gets query
+ * j's hits best first, ties broken by the lower row index; *n_out gets the
+ * number per query, min(k, count - n_exclude) (0 for an empty matrix).
+ * exclude: n_exclude row indices skipped, sorted ascending, or NULL.
+ * G2R_EARG when k < 1 or nq < 0. */
+g2r_status g2r_topk(g2r_scanner *s, const g2r_vectors *items, const float *q, int nq, int k,
+                    const int64_t *exclude, size_t n_exclude, g2r_hit *out, int *n_out, g2r_error *err);
+
+/* A raw little-endian float32 row-major matrix file (topk's input), mapped
+ * and checked: size a multiple of dim * 4 bytes, every value finite.  Its
+ * vectors carry scale = 1 / L2 norm per row (0 for a zero row), so scores
+ * against unit queries are cosines.  An empty file has count 0. */
+typedef struct g2r_f32_file g2r_f32_file;
+
+g2r_status g2r_f32_file_open(const char *path, int dim, g2r_f32_file **out, g2r_error *err);
+void g2r_f32_file_close(g2r_f32_file *f);
+const g2r_vectors *g2r_f32_file_vectors(const g2r_f32_file *f);
+/* Row i scaled to unit length (zeros for a zero row). */
+void g2r_f32_file_unit_row(const g2r_f32_file *f, size_t i, float *out);
+
+/* The item index (.g2ri): a versioned little-endian file holding the item
+ * ids, their metadata (the extra JSON fields of each item), the embedding
+ * post-processing fitted on the catalog, the fingerprint of the model that
+ * built it, 64-byte-aligned vectors and a checksum.  Opened by mmap. */
+
+#define G2R_INDEX_VERSION 1
+
+typedef struct g2r_index g2r_index;
+
+typedef struct {
+    int version, dim;
+    size_t count;
+    g2r_vec_dtype dtype;
+    g2r_pooling pooling;
+    int centered;          /* the catalog mean is subtracted */
+    int n_pc;              /* top principal directions removed */
+    uint64_t fingerprint;  /* g2r_model_info.fingerprint of the builder */
+    size_t file_bytes;
+} g2r_index_info;
+
+/* One item as the index stores it. */
+typedef struct {
+    const char *id;
+    size_t id_len;
+    const char *meta;      /* a JSON object text ("{}" or "" when none) */
+    size_t meta_len;
+    uint64_t text_hash;    /* g2r_text_hash of the text: --append reuses unchanged items */
+} g2r_item;
+
+/* What g2r_index_write records besides the items. */
+typedef struct {
+    int dim;
+    g2r_vec_dtype dtype;
+    g2r_pooling pooling;
+    uint64_t fingerprint;
+    const float *mean;     /* [dim] subtracted before the projection, or NULL */
+    int n_pc;
+    const float *pcs;      /* [n_pc x dim] orthonormal directions removed, or NULL */
+} g2r_index_spec;
+
+uint64_t g2r_text_hash(const char *text, size_t len);
+
+/* Writes count items with their vectors (count x dim floats, already
+ * post-processed; each is L2-normalised and stored in spec->dtype) to path,
+ * atomically.  Duplicate ids are refused. */
+g2r_status g2r_index_write(const char *path, const g2r_index_spec *spec, size_t count, const g2r_item *items,
+                           const float *vectors, g2r_error *err);
+
+typedef struct {
+    int n_threads;         /* for scans; <= 0: all online cores */
+    uint64_t fingerprint;  /* refuse an index built by another model; 0: accept any */
+} g2r_index_options;
+
+/* Maps and fully validates path (header, sizes, offsets, ids, checksum):
+ * a corrupted, truncated or foreign index is refused with G2R_EFORMAT and a
+ * message naming the file and the problem.  opt may be NULL. */
+g2r_status g2r_index_open(const char *path, const g2r_index_options *opt, g2r_index **out, g2r_error *err);
+void g2r_index_close(g2r_index *ix);
+void g2r_index_info_get(const g2r_index *ix, g2r_index_info *out);
+const g2r_vectors *g2r_index_vectors(const g2r_index *ix);
+/* Row of the item with this id, or -1. */
+int64_t g2r_index_find(const g2r_index *ix, const char *id, size_t len);
+g2r_item g2r_index_item(const g2r_index *ix, size_t row);
+/* Row as floats: the unit vector the scan scores against. */
+void g2r_index_vector(const g2r_index *ix, size_t row, float *out);
+/* Applies the index's post-processing (centre, drop directions) to a pooled
+ * embedding in place and L2-normalises it. */
+void g2r_index_postprocess(const g2r_index *ix, float *v);
+/* g2r_topk over the index's rows with the index's threads (one scan at a
+ * time per index; see g2r_rank_options.scanner for concurrent callers). */
+g2r_status g2r_index_topk(g2r_index *ix, const float *q, int nq, int k, const int64_t *exclude, size_t n_exclude,
+                          g2r_hit *out, int *n_out, g2r_error *err);
+
+/* Embeds n texts: tokenised (truncated to the model's context), pooled,
+ * L2-normalised, then post-processed like ix's items when ix is not NULL.
+ * out: n x n_embd floats. */
+g2r_status g2r_embed_texts(g2r_model *m, const g2r_tokenizer *tok, g2r_pooling pool, const g2r_index *ix, int n,
+                           const char *const *texts, const size_t *lens, float *out, g2r_error *err);
+
+typedef struct {
+    g2r_vec_dtype dtype;
+    g2r_pooling pooling;
+    int center;            /* subtract the catalog mean */
+    int drop_pc;           /* remove this many top principal directions */
+    int append;            /* keep out_path's items (when it exists); reuse vectors of unchanged texts */
+    int progress;          /* a progress line on stderr */
+    size_t max_line;       /* JSON Lines limit; 0: 1 MiB */
+} g2r_build_options;
+
+/* Builds out_path from the JSON Lines items_path ({"id","text",...}). */
+g2r_status g2r_index_build(g2r_model *m, const g2r_tokenizer *tok, const char *items_path, const char *out_path,
+                           const g2r_build_options *opt, g2r_error *err);
+
+/* User events and profiles.  History: JSON Lines
+ * {"text","event","ts","item"?,"weight"?,"user"?}. */
+typedef struct {
+    const char *user;      /* "" when absent */
+    const char *text;
+    size_t text_len;
+    const char *type;      /* "view", "search", "cart", "purchase", ... */
+    const char *item;      /* NULL when absent */
+    double ts;             /* seconds */
+    double weight;         /* the event's own factor, 1 when absent */
+} g2r_event;
+
+typedef struct g2r_history g2r_history;
+
+/* Reads JSON Lines events; a line over max_line bytes (0: 1 MiB) is an error. */
+g2r_status g2r_history_load(const char *path, size_t max_line, g2r_history **out, g2r_error *err);
+void g2r_history_free(g2r_history *h);
+size_t g2r_history_len(const g2r_history *h);
+const g2r_event *g2r_history_events(const g2r_history *h);
+
+#define G2R_MAX_EVENT_TYPES 16
+
+typedef struct {
+    struct {
+        char type[32];
+        double weight;
+    } types[G2R_MAX_EVENT_TYPES];
+    int n_types;
+    double other_weight;   /* event types not listed */
+    double half_life_s;    /* recency decay; <= 0: none */
+    int keep_events;       /* most recent events kept for explanations */
+} g2r_profile_params;
+
+/* view 1, search 1.5, cart 2, purchase 3, other 1, half-life 7 days, keep 64. */
+void g2r_profile_params_default(g2r_profile_params *p);
+/* Parses "view=1,cart=2.5" into p (adding or replacing types). */
+g2r_status g2r_profile_params_weights(g2r_profile_params *p, const char *spec, g2r_error *err);
+double g2r_event_type_weight(const g2r_profile_params *p, const char *type);
+
+/* A profile is the decayed, weighted mean of event embeddings, kept as a sum
+ * relative to the newest event's time so each event costs O(dim):
+ *   weight(e) = type_weight(e) * e.weight * 2^(-(t_newest - e.ts) / half_life). */
+typedef struct g2r_profile g2r_profile;
+
+g2r_status g2r_profile_new(int dim, const g2r_profile_params *p, g2r_profile **out, g2r_error *err);
+void g2r_profile_free(g2r_profile *p);
+/* Adds an event with its unit embedding; item_row is the index row it names or -1. */
+g2r_status g2r_profile_add(g2r_profile *p, const g2r_event *ev, const float *vec, int64_t item_row, g2r_error *err);
+/* The profile direction as a unit vector; returns 0 (and zeros) when empty. */
+int g2r_profile_vector(const g2r_profile *p, float *out);
+size_t g2r_profile_n_events(const g2r_profile *p);
+/* Adds the n events of ev: events naming an item of ix reuse its stored
+ * vector; the others are embedded in batches with m (skipped, and counted
+ * in *n_skipped, when m is NULL). */
+g2r_status g2r_profile_add_events(g2r_profile *p, g2r_index *ix, g2r_model *m, const g2r_tokenizer *tok,
+                                  const g2r_event *ev, size_t n, size_t *n_skipped, g2r_error *err);
+
+#define G2R_MAX_BECAUSE 3
+
+typedef struct {
+    int k;
+    int exclude_seen;      /* drop items named by the profile's events */
+    double mmr;            /* 0: off; else lambda in (0, 1] for maximal marginal relevance */
+    int explain;           /* fill because[] */
+    g2r_scanner *scanner;  /* NULL: the index's own (one rank at a time per index);
+                            * one scanner per thread lets threads rank concurrently */
+} g2r_rank_options;
+
+typedef struct {
+    int64_t row;
+    float score;           /* cosine(profile, item) */
+    int n_because;
+    struct {
+        const char *event; /* type */
+        const char *text;
+        const char *item;  /* NULL when none */
+        float contribution;/* this event's share of score */
+    } because[G2R_MAX_BECAUSE];
+} g2r_result;
+
+/* Ranks ix for profile p: out gets up to o->k results (*n_out).  Strings in
+ * because[] live as long as p is not changed. */
+g2r_status g2r_rank(g2r_index *ix, const g2r_profile *p, const g2r_rank_options *o, g2r_result *out, int *n_out,
+                    g2r_error *err);
+#include <stdio.h> /* FILE, for the printer below */
+
+/* Prints {"results":[...],"timing_ms":{"embed":..,"rank":..}} and a newline. */
+void g2r_rank_write_json(FILE *f, const g2r_index *ix, const g2r_result *r, int n, double embed_ms, double rank_ms);
+
+typedef struct {
+    int k;
+    int exclude_seen;      /* seen items other than the held-out one are not ranked */
+} g2r_eval_options;
+
+typedef struct {
+    size_t users;          /* histories read */
+    size_t evaluated;      /* users with a held-out item and a non-empty profile */
+    size_t events_skipped; /* text events not embedded (no model) */
+    double recall, ndcg;   /* @k, averaged over evaluated users */
+    double coverage;       /* distinct recommended items / catalog size */
+    double diversity;      /* mean pairwise (1 - cosine) within each list */
+} g2r_eval_result;
+
+/* Leave-one-out: for each user (one file per user in a directory, or a file
+ * grouped by "user"), hide the last event naming an indexed item, build the
+ * profile from the events before it, rank, and score the hidden item. */
+g2r_status g2r_eval(g2r_index *ix, g2r_model *m, const g2r_tokenizer *tok, const char *histories,
+                    const g2r_profile_params *pp, const g2r_eval_options *o, g2r_eval_result *out, g2r_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,242 @@
+/* topk_bench.c — exact top-K scan speed: N random unit vectors, d = 768, k = 10.
+ *
+ *   build/bench/topk_bench [--n 100000,1000000] [--dim 768] [--k 10] [--threads 1,2]
+ *                          [--reps R] [--faiss] [--out bench/out]
+ *
+ * For each N and dtype (f32, f16, q8) and thread count: latency per query at
+ * nq = 1 (p50, p99 over R single-query scans) and throughput at nq = 64; the
+ * read-bandwidth ceiling (the time to stream the vectors once, measured with
+ * the same threads); recall@10 of f16 and q8 (int8 scan + f16 re-scoring of
+ * the best 4k, as a q8 index does) against f32 exact.  With --faiss,
+ * bench/topk_faiss.py runs FAISS IndexFlatIP on the same data (when Debian's
+ * python3-faiss is importable).  Prints a Markdown table; raw rows go to
+ * OUT/topk.jsonl. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/rng.h"
+#include "gpt2rank.h"
+#include "ranker/index_internal.h"
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t esize(g2r_vec_dtype t) { return t == G2R_VEC_F32 ? 4 : t == G2R_VEC_F16 ? 2 : 1; }
+
+static void random_unit(g2r_rng *r, float *v, int dim) {
+    double ss = 0;
+    for (int d = 0; d < dim; d++) {
+        v[d] = g2r_rng_normal(r);
+        ss += (double)v[d] * v[d];
+    }
+    for (int d = 0; d < dim; d++) v[d] = (float)(v[d] / sqrt(ss));
+}
+
+/* The vectors as the index stores them: rows padded to 64 bytes, 64-byte aligned. */
+static g2r_vectors encode(const float *x, size_t n, int dim, g2r_vec_dtype t) {
+    size_t stride = (((size_t)dim * esize(t) + 63) & ~(size_t)63) / esize(t);
+    unsigned char *data = aligned_alloc(64, n * stride * esize(t) + 64);
+    float *scale = t == G2R_VEC_Q8 ? malloc(sizeof(float) * n) : NULL;
+    if (!data || (t == G2R_VEC_Q8 && !scale)) {
+        fprintf(stderr, "topk_bench: out of memory\n");
+        exit(1);
+    }
+    memset(data, 0, n * stride * esize(t));
+    for (size_t i = 0; i < n; i++) {
+        float s = g2r_index_encode_row(data + i * stride * esize(t), x + i * dim, dim, t);
+        if (scale) scale[i] = s;
+    }
+    return (g2r_vectors){t, dim, n, stride, data, scale, NULL};
+}
+
+/* ---- read-bandwidth ceiling: threads summing disjoint slices */
+typedef struct {
+    const float *p;
+    size_t n;
+    double sum;
+} bw_arg;
+
+/* 64-byte vectors, four independent sums: loads, not adds, are the limit */
+typedef float v16 __attribute__((vector_size(64)));
+
+static void *bw_worker(void *a) {
+    bw_arg *w = a;
+    v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, t;
+    size_t i = 0;
+    for (; i + 64 <= w->n; i += 64) {
+        memcpy(&t, w->p + i, 64), s0 += t;
+        memcpy(&t, w->p + i + 16, 64), s1 += t;
+        memcpy(&t, w->p + i + 32, 64), s2 += t;
+        memcpy(&t, w->p + i + 48, 64), s3 += t;
+    }
+    s0 += s1 + s2 + s3;
+    w->sum = 0;
+    for (int j = 0; j < 16; j++) w->sum += s0[j];
+    return NULL;
+}
+
+static double read_gbps(const float *p, size_t n, int threads, int reps) {
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        pthread_t th[64];
+        bw_arg a[64];
+        double t0 = now_ms();
+        for (int t = 0; t < threads; t++) {
+            a[t] = (bw_arg){p + n / threads * t, n / threads, 0};
+            pthread_create(&th[t], NULL, bw_worker, &a[t]);
+        }
+        for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
+        double dt = now_ms() - t0;
+        if (dt < best) best = dt;
+    }
+    return (double)n * 4 / (best * 1e6);
+}
+
+static int parse_list(const char *s, long *out, int max) {
+    int n = 0;
+    while (*s && n < max) {
+        char *end;
+        out[n++] = strtol(s, &end, 10);
+        s = *end == ',' ? end + 1 : end;
+        if (end == s && *s) break;
+    }
+    return n;
+}
+
+int main(int argc, char **argv) {
+    long ns[8] = {100000, 1000000}, ths[8] = {1, 2};
+    int n_ns = 2, n_th = 2, dim = 768, k = 10, reps = 0, faiss = 0;
+    const char *out_dir = "bench/out";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--n") && i + 1 < argc) n_ns = parse_list(argv[++i], ns, 8);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_th = parse_list(argv[++i], ths, 8);
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc) dim = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--k") && i + 1 < argc) k = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
+        else if (!strcmp(argv[i], "--faiss")) faiss = 1;
+        else {
+            fprintf(stderr, "usage: topk_bench [--n 100000,1000000] [--dim 768] [--k 10] [--threads 1,2] [--reps R] "
+                            "[--faiss] [--out DIR]\n");
+            return 2;
+        }
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "mkdir -p '%s'", out_dir);
+    if (system(path) != 0) return 1;
+    snprintf(path, sizeof path, "%s/topk.jsonl", out_dir);
+    FILE *jl = fopen(path, "w");
+    if (!jl) return 1;
+
+    const int NQ = 64, N_RECALL = 200;
+    printf("| N | dtype | threads | nq=1 p50 ms | nq=1 p99 ms | nq=64 queries/s | ceiling ms | p50/ceiling | FAISS p50 ms | p50/FAISS | recall@%d vs f32 |\n", k);
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int ni = 0; ni < n_ns; ni++) {
+        size_t n = (size_t)ns[ni];
+        int r = reps ? reps : n >= 1000000 ? 50 : 200;
+        g2r_rng rng = {2024};
+        float *x = malloc(sizeof(float) * n * dim), *q = malloc(sizeof(float) * (size_t)N_RECALL * dim);
+        if (!x || !q) return 1;
+        for (size_t i = 0; i < n; i++) random_unit(&rng, x + i * dim, dim);
+        for (int i = 0; i < N_RECALL; i++) random_unit(&rng, q + (size_t)i * dim, dim);
+
+        /* FAISS on the same data, through files */
+        double faiss_p50[8] = {0};
+        if (faiss) {
+            char base[1024], qp[1024], cmd[4096], res[1024];
+            snprintf(base, sizeof base, "%s/base.f32", out_dir);
+            snprintf(qp, sizeof qp, "%s/queries.f32", out_dir);
+            snprintf(res, sizeof res, "%s/faiss.txt", out_dir);
+            FILE *f = fopen(base, "wb");
+            fwrite(x, sizeof(float) * dim, n, f);
+            fclose(f);
+            f = fopen(qp, "wb");
+            fwrite(q, sizeof(float) * dim, N_RECALL, f);
+            fclose(f);
+            for (int ti = 0; ti < n_th; ti++) {
+                snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/topk_faiss.py '%s' '%s' %d %d %ld %d > '%s'", base, qp,
+                         dim, k, ths[ti], r, res);
+                if (system(cmd) == 0 && (f = fopen(res, "r"))) {
+                    if (fscanf(f, "%lf", &faiss_p50[ti]) != 1) faiss_p50[ti] = 0;
+                    fclose(f);
+                }
+            }
+            remove(base);
+        }
+
+        g2r_vectors v[3];
+        for (int t = 0; t < 3; t++) v[t] = encode(x, n, dim, (g2r_vec_dtype)t);
+        v[2].refine = &v[1]; /* as in a q8 index: int8 scan, f16 re-scoring of 4k candidates */
+        free(x);
+        g2r_hit *exact = malloc(sizeof(g2r_hit) * (size_t)N_RECALL * k), *hits = malloc(sizeof(g2r_hit) * NQ * k);
+        double *lat = malloc(sizeof(double) * (size_t)r);
+        for (int ti = 0; ti < n_th; ti++) {
+            g2r_scanner *s;
+            g2r_error err;
+            if (g2r_scanner_new((int)ths[ti], &s, &err)) return 1;
+            double gbps = read_gbps(v[0].data, n * v[0].stride, (int)ths[ti], 5);
+            for (int t = 0; t < 3; t++) {
+                int got;
+                /* recall against f32 exact (and pages in the data) */
+                double recall = 0;
+                for (int i = 0; i < N_RECALL; i++) {
+                    g2r_topk(s, &v[t], q + (size_t)i * dim, 1, k, NULL, 0, hits, &got, &err);
+                    if (t == 0) memcpy(exact + (size_t)i * k, hits, sizeof(g2r_hit) * k);
+                    for (int a = 0; a < k; a++)
+                        for (int b = 0; b < k; b++) recall += hits[a].index == exact[(size_t)i * k + b].index;
+                }
+                recall /= (double)N_RECALL * k;
+                for (int i = 0; i < r; i++) {
+                    double t0 = now_ms();
+                    g2r_topk(s, &v[t], q + (size_t)(i % N_RECALL) * dim, 1, k, NULL, 0, hits, &got, &err);
+                    lat[i] = now_ms() - t0;
+                }
+                qsort(lat, (size_t)r, sizeof *lat, cmp_double);
+                double p50 = lat[r / 2], p99 = lat[(int)(r * 0.99)];
+                int batches = r / 8 > 2 ? r / 8 : 2;
+                double t0 = now_ms();
+                for (int b = 0; b < batches; b++)
+                    g2r_topk(s, &v[t], q + (size_t)(b % 3) * NQ * dim, NQ, k, NULL, 0, hits, &got, &err);
+                double qps = batches * NQ / ((now_ms() - t0) / 1e3);
+                double bytes = (double)n * v[t].stride * esize(v[t].dtype) + (v[t].scale ? 4.0 * n : 0);
+                double ceil_ms = bytes / (gbps * 1e6);
+                const char *name = g2r_vec_dtype_name(v[t].dtype);
+                char fp50[32] = "-", fratio[32] = "-";
+                if (faiss_p50[ti] > 0) {
+                    snprintf(fp50, sizeof fp50, "%.2f", faiss_p50[ti]);
+                    snprintf(fratio, sizeof fratio, "%.2f", p50 / faiss_p50[ti]);
+                }
+                printf("| %zu | %s | %ld | %.3f | %.3f | %.0f | %.3f | %.2f | %s | %s | %.4f |\n", n, name, ths[ti], p50,
+                       p99, qps, ceil_ms, p50 / ceil_ms, t == 0 ? fp50 : "-", t == 0 ? fratio : "-", recall);
+                fprintf(jl,
+                        "{\"n\":%zu,\"dim\":%d,\"k\":%d,\"dtype\":\"%s\",\"threads\":%ld,\"p50_ms\":%.4f,\"p99_ms\":%.4f,"
+                        "\"qps_nq64\":%.1f,\"read_gbps\":%.2f,\"ceiling_ms\":%.4f,\"faiss_p50_ms\":%.4f,\"recall\":%.4f}\n",
+                        n, dim, k, name, ths[ti], p50, p99, qps, gbps, ceil_ms, t == 0 ? faiss_p50[ti] : 0, recall);
+                fflush(stdout);
+            }
+            g2r_scanner_free(s);
+        }
+        for (int t = 0; t < 3; t++) {
+            free((void *)v[t].data);
+            free((void *)v[t].scale);
+        }
+        free(exact);
+        free(hits);
+        free(lat);
+        free(q);
+    }
+    fclose(jl);
+    return 0;
+}

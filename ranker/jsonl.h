@@ -1,0 +1,30 @@
+/* jsonl.h — reading JSON Lines with a line-length limit, and writing JSON values back. */
+#ifndef G2R_JSONL_H
+#define G2R_JSONL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/json.h"
+
+#define G2R_JSONL_DEFAULT_MAX_LINE ((size_t)1 << 20)
+
+typedef struct {
+    FILE *f;
+    char *path;
+    char *buf;
+    size_t max_line;
+    size_t line_no; /* of the line last returned */
+} g2r_jsonl;
+
+g2r_status g2r_jsonl_open(g2r_jsonl *r, const char *path, size_t max_line, g2r_error *err);
+/* Next non-blank line parsed as JSON: 1 with doc and root set (free doc), 0 at
+ * the end, -1 on an error ("path:LINE: problem"; a line over max_line bytes is
+ * refused without reading it all into memory). */
+int g2r_jsonl_next(g2r_jsonl *r, g2r_json_doc **doc, const g2r_json **root, g2r_error *err);
+void g2r_jsonl_close(g2r_jsonl *r);
+
+/* Writes v as compact JSON. */
+void g2r_json_write_value(FILE *f, const g2r_json *v);
+
+#endif

@@ -1,0 +1,14 @@
+/* profile_internal.h — what rank.c reads from a profile beyond the public API. */
+#ifndef G2R_PROFILE_INTERNAL_H
+#define G2R_PROFILE_INTERNAL_H
+
+#include "gpt2rank.h"
+
+/* Item rows the profile's events named, sorted and unique. */
+const int64_t *g2r_profile_seen(const g2r_profile *p, size_t *n);
+/* Each kept event's share of cosine(profile, x); returns how many. */
+int g2r_profile_contributions(const g2r_profile *p, const float *x, float *out);
+void g2r_profile_kept(const g2r_profile *p, int i, const char **type, const char **text, const char **item);
+int g2r_profile_kept_max(const g2r_profile *p);
+
+#endif
