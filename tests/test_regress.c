@@ -11,6 +11,8 @@
 
 #define G2R_FUZZ_REPLAY 1
 #include "tests/fuzz/fuzz_gpt2.c"
+#include "tests/fuzz/fuzz_history.c"
+#include "tests/fuzz/fuzz_index.c"
 #include "tests/fuzz/fuzz_json.c"
 #include "tests/fuzz/fuzz_safetensors.c"
 #include "tests/fuzz/fuzz_tokenize.c"
@@ -71,3 +73,29 @@ TEST(regress_safetensors_inputs_parse_or_fail_cleanly) { replay("safetensors", f
 TEST(regress_gpt2_files_load_and_run_or_fail_cleanly) { replay("gpt2", fuzz_gpt2); }
 TEST(regress_tokenizer_round_trips_arbitrary_bytes) { replay("tokenize", fuzz_tokenize); }
 TEST(regress_vocabulary_files_load_or_fail_cleanly) { replay("vocab", fuzz_vocab); }
+TEST(regress_index_files_open_or_fail_cleanly) { replay("index", fuzz_index); }
+TEST(regress_history_lines_load_or_fail_cleanly) { replay("history", fuzz_history); }
+
+/* Without sanitizers the over-read of bad-records-size-wraps may stop at the
+ * first stray NaN past the mapping and pass as a clean refusal; the message
+ * says which check refused it. */
+TEST(regress_index_records_size_that_wraps_is_refused_by_the_offset_check) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/regress/index/bad-records-size-wraps", t_data_dir());
+    FILE *f = fopen(path, "rb");
+    REQUIRE(f);
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    fuzz_index_fix(buf, n);
+    int fd = memfd_create("regress-index", MFD_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(write(fd, buf, n) == (ssize_t)n);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    g2r_index *ix = NULL;
+    g2r_error err = {0};
+    CHECK(g2r_index_open(path, NULL, &ix, &err) == G2R_EFORMAT);
+    CHECK_CONTAINS(err.msg, "section offsets");
+    g2r_index_close(ix);
+    close(fd);
+}

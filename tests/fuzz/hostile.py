@@ -141,3 +141,40 @@ put("tokenize", "long-word", b"a" * 20000)
 put("tokenize", "long-spaces", b" " * 20000 + b"x")
 put("tokenize", "many-specials", b"<|endoftext|>" * 1000)
 put("tokenize", "bad-ids-out-of-range", struct.pack("<3i", 1, -2147483648, 50257))
+
+# ---- JSON Lines histories (read with a 256-byte line limit by the fuzz target)
+seed("history", "events", '{"text":"running shoes","event":"search","ts":1700000000}\n'
+     '{"text":"red running shoes","event":"view","ts":1700000100,"item":"shoe","weight":2}\n\n'
+     '{"text":"tent","event":"purchase","ts":1.7e9,"user":"u1"}\r\n')
+seed("history", "no-newline", '{"text":"x","event":"view","ts":0}')
+put("history", "bad-line-too-long", '{"text":"' + "a" * 300 + '","event":"view","ts":1}\n')
+put("history", "bad-weight-inf", '{"text":"x","event":"view","ts":1,"weight":1e999}\n')
+put("history", "bad-weight-negative", '{"text":"x","event":"view","ts":1,"weight":-1}\n')
+put("history", "bad-ts-string", '{"text":"x","event":"view","ts":"yesterday"}\n')
+put("history", "bad-not-object", '[1,2]\n')
+put("history", "bad-truncated", '{"text":"x","event":"vi')
+put("history", "ok-blank-lines", '\n\n  \n{"text":"x","event":"view","ts":1}\n\n')
+
+# ---- .g2ri index: the fuzz target fixes the checksum and size fields itself,
+# so these start from the empty-catalog seed and change the layout fields.
+if os.path.exists("tests/fuzz/corpus/index/empty"):
+    base = bytearray(open("tests/fuzz/corpus/index/empty", "rb").read())
+
+    def index_with(**fields):
+        f = bytearray(base)
+        at = {"dim": (16, "<I"), "count": (24, "<Q"), "n_pc": (40, "<I"), "flags": (36, "<I"), "stride": (56, "<Q"),
+              "off_rec": (72, "<Q"), "rec_bytes": (80, "<Q"), "off_vec": (88, "<Q"), "dtype": (20, "<I")}
+        for k, v in fields.items():
+            struct.pack_into(at[k][1], f, at[k][0], v % (2 ** (8 * struct.calcsize(at[k][1]))))
+        return bytes(f)
+
+    # found by reading the reader after the fuzzer missed it: rec_bytes chosen so
+    # off_rec + rec_bytes wraps to the file size, with 16 GB of "post-processing"
+    off_rec = 128 + 4 * 65536 * 65535
+    put("index", "bad-records-size-wraps", index_with(dim=65536, n_pc=65535, stride=65536, off_rec=off_rec,
+                                                       rec_bytes=2**64 - off_rec + len(base), off_vec=len(base)))
+    put("index", "bad-dim-zero", index_with(dim=0))
+    put("index", "bad-count-huge", index_with(count=2**32 - 1))
+    put("index", "bad-dtype", index_with(dtype=7))
+    put("index", "bad-flags", index_with(flags=2))
+    put("index", "bad-off-vec-past-end", index_with(off_vec=2**63))

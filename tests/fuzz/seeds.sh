@@ -18,3 +18,16 @@ hdr '{"__metadata__":{"a":"b"},"x":{"dtype":"I8","shape":[2,1],"data_offsets":[0
 printf 'ab' >>"$st/meta-i8"
 hdr '{"b":{"dtype":"BF16","shape":[],"data_offsets":[2,4]},"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}' >"$st/two"
 printf 'abcd' >>"$st/two"
+# indexes of a 4-item catalog, from a tiny model with GPT-2's vocabulary size
+ix=tests/fuzz/corpus/index
+mkdir -p "$ix"
+tmp=$(mktemp -d)
+"$bin" mkmodel -o "$tmp/m" --layers 1 --embd 8 --heads 2 --vocab 50257 --ctx 32
+printf '%s\n' '{"id":"shoe","text":"red running shoes","price":60}' '{"id":"pan","text":"a cast iron pan"}' \
+    '{"id":"tent","text":"a two person tent","tags":["camp"]}' '{"id":"book","text":"a novel about the sea"}' >"$tmp/items"
+"$bin" index -m "$tmp/m" -i "$tmp/items" -o "$ix/f32" -t 1
+"$bin" index -m "$tmp/m" -i "$tmp/items" -o "$ix/f16-centered" --dtype f16 --center --drop-pc 2 -t 1
+"$bin" index -m "$tmp/m" -i "$tmp/items" -o "$ix/q8-last" --dtype q8 --pool last -t 1
+printf '' >"$tmp/empty"
+"$bin" index -m "$tmp/m" -i "$tmp/empty" -o "$ix/empty" -t 1 || true
+rm -rf "$tmp"
