@@ -17,7 +17,8 @@
 int hostile_run(const char *args, long fsize, char *err, size_t cap) {
     char cmd[8192], err_path[64];
     snprintf(err_path, sizeof err_path, "/tmp/g2r-hostile-%ld.err", (long)getpid());
-    snprintf(cmd, sizeof cmd, "exec '%s' %s >/dev/null 2>'%s'", t_bin(), args, err_path);
+    /* ARGS last, so a redirection in them wins over the default /dev/null */
+    snprintf(cmd, sizeof cmd, "exec '%s' >/dev/null 2>'%s' %s", t_bin(), err_path, args);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) return -1;
