@@ -113,3 +113,38 @@ TEST(atomic_open_refuses_a_directory_before_any_work) {
     CHECK_CONTAINS(err.msg, "is a directory");
     CHECK_EQ_INT(hostile_temporaries(dir), 0);
 }
+
+TEST(atomic_index_cut_short_keeps_the_old_index) {
+    const char *dir = t_tmpdir();
+    char model[600], items[600], out[600], old[600], args[2400], err[1024];
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    snprintf(items, sizeof items, "%s/items.jsonl", dir);
+    snprintf(out, sizeof out, "%s/items.g2ri", dir);
+    snprintf(old, sizeof old, "%s/old.g2ri", dir);
+    snprintf(args, sizeof args, "mkmodel -o '%s' --layers 1 --embd 64 --heads 2 --vocab 50257 --ctx 16", model);
+    REQUIRE(hostile_run(args, 0, NULL, 0) == 0);
+    FILE *f = fopen(items, "w");
+    REQUIRE(f);
+    for (int i = 0; i < 40; i++) fprintf(f, "{\"id\":\"item%d\",\"text\":\"thing number %d\"}\n", i, i);
+    fclose(f);
+    /* the old index: the first 40 items; then a bigger one, cut short at 4 KB */
+    snprintf(args, sizeof args, "index -m '%s' -i '%s' -o '%s' -t 1", model, items, out);
+    REQUIRE(hostile_run(args, 0, NULL, 0) == 0);
+    snprintf(args, sizeof args, "index -m '%s' -i '%s' -o '%s' -t 1", model, items, old);
+    REQUIRE(hostile_run(args, 0, NULL, 0) == 0);
+    REQUIRE(hostile_size(out) > 8192);
+    f = fopen(items, "a");
+    REQUIRE(f);
+    fputs("{\"id\":\"new\",\"text\":\"one more\"}\n", f);
+    fclose(f);
+    const char *modes[] = {"", "--dtype q8", "--append"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, "index -m '%s' -i '%s' -o '%s' -t 1 %s", model, items, out, modes[i]);
+        CHECK_EQ_INT(hostile_run(args, 4096, err, sizeof err), 1);
+        CHECK_CONTAINS(err, out);
+        CHECK(hostile_same_file(out, old));
+        CHECK_EQ_INT(hostile_temporaries(dir), 0);
+    }
+    CHECK_EQ_INT(hostile_run(args, 0, NULL, 0), 0);
+    CHECK(!hostile_same_file(out, old));
+}
