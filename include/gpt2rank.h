@@ -394,7 +394,7 @@ typedef struct {
     int n_types;
     double other_weight;   /* event types not listed */
     double half_life_s;    /* recency decay; <= 0: none */
-    int keep_events;       /* most recent events kept for explanations */
+    int keep_events;       /* most recent events kept for explanations (dim * 4 + 420 bytes each, as they come) */
 } g2r_profile_params;
 
 /* view 1, search 1.5, cart 2, purchase 3, other 1, half-life 7 days, keep 64. */

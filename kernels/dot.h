@@ -20,12 +20,26 @@
 
 #define G2R_DOT_MAX_Q 8
 
-/* scores[r*nq + j] = scale[r] * sum_{d<dim} q[j*dim + d] * x_r[d]
- * for r < n_rows, j < nq (1 <= nq <= G2R_DOT_MAX_Q), where x_r starts
- * r*stride elements after x; x is float, uint16_t (IEEE half) or int8_t
- * by dtype; scale NULL means 1. */
-typedef void (*g2r_dots_fn)(float *scores, const float *q, int nq, const void *x, size_t stride,
-                            const float *scale, int n_rows, int dim);
+/* A block of nq (1..G2R_DOT_MAX_Q) queries of dim elements.  f is always set;
+ * rows stored as q8 are scored against i8, the queries quantized by
+ * g2r_dot_quantize (int8 x int8 products summed exactly in int32, so every
+ * instruction set gives the same bits). */
+typedef struct {
+    int nq, dim;
+    const float *f;         /* nq x dim */
+    const int8_t *i8;       /* nq x dim, for q8 rows */
+    const float *i8_scale;  /* nq */
+} g2r_dot_queries;
+
+/* out = round(q / s) with s = max|q| / 127 (0 for a zero vector). */
+void g2r_dot_quantize(const float *q, int dim, int8_t *out, float *s);
+
+/* scores[r*nq + j] = scale[r] * (query j . row r) for r < n_rows, where row r
+ * starts r*stride elements after x (float, uint16_t half or int8_t by dtype);
+ * scale NULL means 1.  F32/F16 rows: sum_d f[j][d] * x_r[d] in float.  Q8 rows:
+ * ((float)sum_d i8[j][d] * x_r[d]) * i8_scale[j] * scale[r]. */
+typedef void (*g2r_dots_fn)(float *scores, const g2r_dot_queries *q, const void *x, size_t stride,
+                            const float *scale, int n_rows);
 
 typedef struct {
     const char *name;
@@ -37,6 +51,7 @@ const g2r_dot_kernels *g2r_dot_kernels_get(g2r_kernels_kind kind);
 
 const g2r_dot_kernels *g2r_dot_scalar(void);
 const g2r_dot_kernels *g2r_dot_avx2(void);   /* NULL when not compiled for x86-64 */
-const g2r_dot_kernels *g2r_dot_avx512(void);
+const g2r_dot_kernels *g2r_dot_avx512(void);   /* with VNNI for q8 when the CPU has it */
+const g2r_dot_kernels *g2r_dot_avx512_bw(void); /* q8 without VNNI (tests reach it here) */
 
 #endif

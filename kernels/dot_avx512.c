@@ -1,10 +1,12 @@
-/* dot_avx512.c — kernels/dot.h with AVX-512: 16 lanes, masked tails.
+/* dot_avx512.c — kernels/dot.h with AVX-512: 16 float lanes, 64 int8 lanes, masked tails.
  *
  * A block of R rows x Q queries keeps R*Q accumulators in registers: each
- * 16-wide slice of a row is loaded and widened to float once and multiplied
- * into Q queries, each query slice once into R rows.  One accumulator per
- * (query, row) pair, slices in order, one final reduction: the pair's score
- * does not depend on how rows and queries were blocked. */
+ * slice of a row is loaded (and widened) once and used by Q queries, each
+ * query slice once by R rows.  One accumulator per (query, row) pair, slices
+ * in order, one final reduction: a pair's score does not depend on how rows
+ * and queries were blocked.  q8 rows meet int8 queries: |q| times x with q's
+ * sign applied, summed exactly in int32 (VPDPBUSD when the CPU has VNNI,
+ * else VPMADDUBSW + VPMADDWD). */
 #include "kernels/dot.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -12,14 +14,27 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* 16 elements of a row starting at p, widened to float; m masks the tail. */
+/* ---- f32 and f16 rows, float queries */
+
 INLINE __m512 load_row(g2r_vec_dtype dt, const void *p, __mmask16 m) {
     if (dt == G2R_VEC_F32) return _mm512_maskz_loadu_ps(m, p);
-    if (dt == G2R_VEC_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
-INLINE size_t elem_size(g2r_vec_dtype dt) { return dt == G2R_VEC_F32 ? 4 : dt == G2R_VEC_F16 ? 2 : 1; }
+/* acc[r][j] += q_j[d..d+16) * row_r[d..d+16) (lanes outside m are zero) */
+INLINE void step(g2r_vec_dtype dt, int R, int Q, __m512 acc[4][4], const float *q, const char *x, size_t row_bytes,
+                 int d, int dim, __mmask16 m) {
+    const size_t es = dt == G2R_VEC_F32 ? 4 : 2;
+    __m512 xv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) xv[r] = load_row(dt, x + r * row_bytes + (size_t)d * es, m);
+#pragma GCC unroll 4
+    for (int j = 0; j < Q; j++) {
+        __m512 qv = _mm512_maskz_loadu_ps(m, q + (size_t)j * dim + d);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(qv, xv[r], acc[r][j]);
+    }
+}
 
 INLINE void block(g2r_vec_dtype dt, int R, int Q, float *scores, int nq, const float *q, const char *x,
                   size_t row_bytes, const float *scale, int dim) {
@@ -28,19 +43,9 @@ INLINE void block(g2r_vec_dtype dt, int R, int Q, float *scores, int nq, const f
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < Q; j++) acc[r][j] = _mm512_setzero_ps();
-    const size_t es = elem_size(dt);
-    for (int d = 0; d < dim; d += 16) {
-        __mmask16 m = dim - d >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (dim - d)) - 1);
-        __m512 xv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) xv[r] = load_row(dt, x + r * row_bytes + (size_t)d * es, m);
-#pragma GCC unroll 4
-        for (int j = 0; j < Q; j++) {
-            __m512 qv = _mm512_maskz_loadu_ps(m, q + (size_t)j * dim + d);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(qv, xv[r], acc[r][j]);
-        }
-    }
+    int d = 0;
+    for (; d + 16 <= dim; d += 16) step(dt, R, Q, acc, q, x, row_bytes, d, dim, (__mmask16)0xffff);
+    if (d < dim) step(dt, R, Q, acc, q, x, row_bytes, d, dim, (__mmask16)((1u << (dim - d)) - 1));
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
@@ -48,46 +53,120 @@ INLINE void block(g2r_vec_dtype dt, int R, int Q, float *scores, int nq, const f
             scores[(size_t)r * nq + j] = _mm512_reduce_add_ps(acc[r][j]) * (scale ? scale[r] : 1.0f);
 }
 
-/* R rows against queries j0.. in groups of up to 4, R and Q made constants. */
-INLINE void rows(g2r_vec_dtype dt, int R, float *scores, const float *q, int nq, const char *x, size_t row_bytes,
-                 const float *scale, int dim) {
-    for (int j = 0; j < nq; j += 4) {
-        const float *qj = q + (size_t)j * dim;
-        float *s = scores + j;
-        switch (nq - j) {
-        case 1: block(dt, R, 1, s, nq, qj, x, row_bytes, scale, dim); break;
-        case 2: block(dt, R, 2, s, nq, qj, x, row_bytes, scale, dim); break;
-        case 3: block(dt, R, 3, s, nq, qj, x, row_bytes, scale, dim); break;
-        default: block(dt, R, 4, s, nq, qj, x, row_bytes, scale, dim); break;
+/* ---- q8 rows, int8 queries */
+
+INLINE __m512i dot_i8(int vnni, __m512i acc, __m512i qabs, __m512i xs) {
+#ifdef __AVX512VNNI__
+    if (vnni) return _mm512_dpbusd_epi32(acc, qabs, xs);
+#endif
+    (void)vnni;
+    __m512i pairs = _mm512_maddubs_epi16(qabs, xs); /* |q| <= 127: no saturation */
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)));
+}
+
+INLINE void step_q8(int vnni, int R, int Q, __m512i acc[4][4], const int8_t *q, const char *x, size_t row_bytes,
+                    int d, int dim, __mmask64 m) {
+    __m512i xv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) xv[r] = _mm512_maskz_loadu_epi8(m, x + r * row_bytes + d);
+#pragma GCC unroll 4
+    for (int j = 0; j < Q; j++) {
+        __m512i qv = _mm512_maskz_loadu_epi8(m, q + (size_t)j * dim + d);
+        __m512i qabs = _mm512_abs_epi8(qv);
+        __mmask64 neg = _mm512_movepi8_mask(qv);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512i xs = _mm512_mask_sub_epi8(xv[r], neg, _mm512_setzero_si512(), xv[r]);
+            acc[r][j] = dot_i8(vnni, acc[r][j], qabs, xs);
         }
     }
 }
 
-INLINE void dots(g2r_vec_dtype dt, float *scores, const float *q, int nq, const void *x, size_t stride,
-                 const float *scale, int n_rows, int dim) {
-    const size_t row_bytes = stride * elem_size(dt);
+INLINE void block_q8(int vnni, int R, int Q, float *scores, const g2r_dot_queries *qs, int j0, const char *x,
+                     size_t row_bytes, const float *scale) {
+    const int dim = qs->dim, nq = qs->nq;
+    const int8_t *q = qs->i8 + (size_t)j0 * dim;
+    __m512i acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < Q; j++) acc[r][j] = _mm512_setzero_si512();
+    int d = 0;
+    for (; d + 64 <= dim; d += 64) step_q8(vnni, R, Q, acc, q, x, row_bytes, d, dim, ~(__mmask64)0);
+    if (d < dim) step_q8(vnni, R, Q, acc, q, x, row_bytes, d, dim, ((__mmask64)1 << (dim - d)) - 1);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < Q; j++)
+            scores[(size_t)r * nq + j0 + j] =
+                (float)_mm512_reduce_add_epi32(acc[r][j]) * qs->i8_scale[j0 + j] * (scale ? scale[r] : 1.0f);
+}
+
+/* R rows against all queries in groups of up to 4, R and Q made constants. */
+INLINE void rows(g2r_vec_dtype dt, int vnni, int R, float *scores, const g2r_dot_queries *q, const char *x,
+                 size_t row_bytes, const float *scale) {
+    for (int j = 0; j < q->nq; j += 4) {
+        int left = q->nq - j;
+        if (dt == G2R_VEC_Q8) {
+            switch (left) {
+            case 1: block_q8(vnni, R, 1, scores, q, j, x, row_bytes, scale); break;
+            case 2: block_q8(vnni, R, 2, scores, q, j, x, row_bytes, scale); break;
+            case 3: block_q8(vnni, R, 3, scores, q, j, x, row_bytes, scale); break;
+            default: block_q8(vnni, R, 4, scores, q, j, x, row_bytes, scale); break;
+            }
+            continue;
+        }
+        const float *qj = q->f + (size_t)j * q->dim;
+        float *s = scores + j;
+        switch (left) {
+        case 1: block(dt, R, 1, s, q->nq, qj, x, row_bytes, scale, q->dim); break;
+        case 2: block(dt, R, 2, s, q->nq, qj, x, row_bytes, scale, q->dim); break;
+        case 3: block(dt, R, 3, s, q->nq, qj, x, row_bytes, scale, q->dim); break;
+        default: block(dt, R, 4, s, q->nq, qj, x, row_bytes, scale, q->dim); break;
+        }
+    }
+}
+
+INLINE void dots(g2r_vec_dtype dt, int vnni, float *scores, const g2r_dot_queries *q, const void *x, size_t stride,
+                 const float *scale, int n_rows) {
+    const size_t row_bytes = stride * (dt == G2R_VEC_F32 ? 4 : dt == G2R_VEC_F16 ? 2 : 1);
     const char *xb = x;
     int r = 0;
     for (; r + 4 <= n_rows; r += 4)
-        rows(dt, 4, scores + (size_t)r * nq, q, nq, xb + r * row_bytes, row_bytes, scale ? scale + r : NULL, dim);
+        rows(dt, vnni, 4, scores + (size_t)r * q->nq, q, xb + r * row_bytes, row_bytes, scale ? scale + r : NULL);
     for (; r < n_rows; r++)
-        rows(dt, 1, scores + (size_t)r * nq, q, nq, xb + r * row_bytes, row_bytes, scale ? scale + r : NULL, dim);
+        rows(dt, vnni, 1, scores + (size_t)r * q->nq, q, xb + r * row_bytes, row_bytes, scale ? scale + r : NULL);
 }
 
-static void dots_f32(float *s, const float *q, int nq, const void *x, size_t st, const float *sc, int n, int dim) {
-    dots(G2R_VEC_F32, s, q, nq, x, st, sc, n, dim);
+static void dots_f32(float *s, const g2r_dot_queries *q, const void *x, size_t st, const float *sc, int n) {
+    dots(G2R_VEC_F32, 0, s, q, x, st, sc, n);
 }
-static void dots_f16(float *s, const float *q, int nq, const void *x, size_t st, const float *sc, int n, int dim) {
-    dots(G2R_VEC_F16, s, q, nq, x, st, sc, n, dim);
+static void dots_f16(float *s, const g2r_dot_queries *q, const void *x, size_t st, const float *sc, int n) {
+    dots(G2R_VEC_F16, 0, s, q, x, st, sc, n);
 }
-static void dots_q8(float *s, const float *q, int nq, const void *x, size_t st, const float *sc, int n, int dim) {
-    dots(G2R_VEC_Q8, s, q, nq, x, st, sc, n, dim);
+static void dots_q8(float *s, const g2r_dot_queries *q, const void *x, size_t st, const float *sc, int n) {
+    dots(G2R_VEC_Q8, 0, s, q, x, st, sc, n);
 }
+#ifdef __AVX512VNNI__
+static void dots_q8_vnni(float *s, const g2r_dot_queries *q, const void *x, size_t st, const float *sc, int n) {
+    dots(G2R_VEC_Q8, 1, s, q, x, st, sc, n);
+}
+#endif
 
 static const g2r_dot_kernels table = {"avx512", {dots_f32, dots_f16, dots_q8}};
 
-const g2r_dot_kernels *g2r_dot_avx512(void) { return &table; }
+const g2r_dot_kernels *g2r_dot_avx512_bw(void) { return &table; }
+
+const g2r_dot_kernels *g2r_dot_avx512(void) {
+#ifdef __AVX512VNNI__
+    static const g2r_dot_kernels vnni = {"avx512-vnni", {dots_f32, dots_f16, dots_q8_vnni}};
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512vnni")) return &vnni;
+#endif
+    return &table;
+}
 
 #else
 const g2r_dot_kernels *g2r_dot_avx512(void) { return NULL; }
+const g2r_dot_kernels *g2r_dot_avx512_bw(void) { return NULL; }
 #endif

@@ -1,16 +1,30 @@
 /* dot_scalar.c — the portable reference for kernels/dot.h, and the run-time choice. */
 #include "kernels/dot.h"
 
+#include <math.h>
+
 #include "common/half.h"
 
 static float scale_of(const float *scale, int r) { return scale ? scale[r] : 1.0f; }
 
-static void dots_f32(float *scores, const float *q, int nq, const void *x, size_t stride, const float *scale,
-                     int n_rows, int dim) {
+void g2r_dot_quantize(const float *q, int dim, int8_t *out, float *s) {
+    float amax = 0;
+    for (int d = 0; d < dim; d++) amax = fabsf(q[d]) > amax ? fabsf(q[d]) : amax;
+    *s = amax / 127.0f;
+    float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int d = 0; d < dim; d++) {
+        long v = lrintf(q[d] * inv);
+        out[d] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+}
+
+static void dots_f32(float *scores, const g2r_dot_queries *q, const void *x, size_t stride, const float *scale,
+                     int n_rows) {
+    const int nq = q->nq, dim = q->dim;
     for (int r = 0; r < n_rows; r++) {
         const float *row = (const float *)x + (size_t)r * stride;
         for (int j = 0; j < nq; j++) {
-            const float *qj = q + (size_t)j * dim;
+            const float *qj = q->f + (size_t)j * dim;
             float s = 0;
             for (int d = 0; d < dim; d++) s += qj[d] * row[d];
             scores[(size_t)r * nq + j] = s * scale_of(scale, r);
@@ -18,12 +32,13 @@ static void dots_f32(float *scores, const float *q, int nq, const void *x, size_
     }
 }
 
-static void dots_f16(float *scores, const float *q, int nq, const void *x, size_t stride, const float *scale,
-                     int n_rows, int dim) {
+static void dots_f16(float *scores, const g2r_dot_queries *q, const void *x, size_t stride, const float *scale,
+                     int n_rows) {
+    const int nq = q->nq, dim = q->dim;
     for (int r = 0; r < n_rows; r++) {
         const uint16_t *row = (const uint16_t *)x + (size_t)r * stride;
         for (int j = 0; j < nq; j++) {
-            const float *qj = q + (size_t)j * dim;
+            const float *qj = q->f + (size_t)j * dim;
             float s = 0;
             for (int d = 0; d < dim; d++) s += qj[d] * g2r_f16_to_f32(row[d]);
             scores[(size_t)r * nq + j] = s * scale_of(scale, r);
@@ -31,15 +46,16 @@ static void dots_f16(float *scores, const float *q, int nq, const void *x, size_
     }
 }
 
-static void dots_q8(float *scores, const float *q, int nq, const void *x, size_t stride, const float *scale,
-                    int n_rows, int dim) {
+static void dots_q8(float *scores, const g2r_dot_queries *q, const void *x, size_t stride, const float *scale,
+                    int n_rows) {
+    const int nq = q->nq, dim = q->dim;
     for (int r = 0; r < n_rows; r++) {
         const int8_t *row = (const int8_t *)x + (size_t)r * stride;
         for (int j = 0; j < nq; j++) {
-            const float *qj = q + (size_t)j * dim;
-            float s = 0;
-            for (int d = 0; d < dim; d++) s += qj[d] * (float)row[d];
-            scores[(size_t)r * nq + j] = s * scale_of(scale, r);
+            const int8_t *qj = q->i8 + (size_t)j * dim;
+            int32_t s = 0;
+            for (int d = 0; d < dim; d++) s += qj[d] * row[d];
+            scores[(size_t)r * nq + j] = (float)s * q->i8_scale[j] * scale_of(scale, r);
         }
     }
 }

@@ -28,9 +28,9 @@ struct g2r_profile {
     double *sum;
     double t_ref;
     size_t n_events;
-    kept_event *kept; /* ring of prm.keep_events */
+    kept_event *kept; /* ring of up to prm.keep_events, grown on demand */
     float *kept_vec;
-    int n_kept, head;
+    int n_kept, head, cap_kept;
     int64_t *seen;    /* sorted unique item rows */
     size_t n_seen, cap_seen;
 };
@@ -96,9 +96,7 @@ g2r_status g2r_profile_new(int dim, const g2r_profile_params *prm, g2r_profile *
     else g2r_profile_params_default(&p->prm);
     if (p->prm.keep_events < 0) p->prm.keep_events = 0;
     p->sum = calloc((size_t)dim, sizeof(double));
-    p->kept = calloc((size_t)p->prm.keep_events + 1, sizeof(kept_event));
-    p->kept_vec = calloc(((size_t)p->prm.keep_events + 1) * dim, sizeof(float));
-    if (!p->sum || !p->kept || !p->kept_vec) {
+    if (!p->sum) {
         g2r_profile_free(p);
         return g2r_fail(err, G2R_ENOMEM, "profile: out of memory");
     }
@@ -168,6 +166,18 @@ g2r_status g2r_profile_add(g2r_profile *p, const g2r_event *ev, const float *vec
         g2r_status st = add_seen(p, item_row, err);
         if (st) return st;
     }
+    if (p->prm.keep_events > 0 && p->n_kept == p->cap_kept && p->cap_kept < p->prm.keep_events) {
+        /* grows only before the ring first wraps, so its order is kept */
+        int cap = p->cap_kept ? 2 * p->cap_kept : 4;
+        if (cap > p->prm.keep_events) cap = p->prm.keep_events;
+        kept_event *k = realloc(p->kept, sizeof(kept_event) * (size_t)cap);
+        if (k) p->kept = k;
+        float *v = k ? realloc(p->kept_vec, sizeof(float) * (size_t)cap * p->dim) : NULL;
+        if (v) p->kept_vec = v;
+        if (!k || !v) return g2r_fail(err, G2R_ENOMEM, "profile: out of memory");
+        p->cap_kept = cap;
+        p->head = p->n_kept; /* the full, unwrapped ring continues after its newest event */
+    }
     if (p->prm.keep_events > 0) {
         kept_event *k = &p->kept[p->head];
         copy_cut(k->type, sizeof k->type, ev->type, strlen(ev->type));
@@ -177,8 +187,8 @@ g2r_status g2r_profile_add(g2r_profile *p, const g2r_event *ev, const float *vec
         k->ts = ev->ts;
         k->w = w;
         memcpy(p->kept_vec + (size_t)p->head * p->dim, vec, sizeof(float) * (size_t)p->dim);
-        p->head = (p->head + 1) % p->prm.keep_events;
-        if (p->n_kept < p->prm.keep_events) p->n_kept++;
+        p->head = (p->head + 1) % p->cap_kept;
+        if (p->n_kept < p->cap_kept) p->n_kept++;
     }
     return G2R_OK;
 }

@@ -24,6 +24,9 @@ struct g2r_scanner {
     int *heap_n;           /* [thread][G2R_DOT_MAX_Q] */
     float *scores;         /* [thread][CHUNK * G2R_DOT_MAX_Q] */
     g2r_hit *merge;        /* [n_threads * cap_k] */
+    int cap_dim;
+    int8_t *qi8;           /* [G2R_DOT_MAX_Q][cap_dim]: the block's queries for q8 rows */
+    float qi8_scale[G2R_DOT_MAX_Q];
 };
 
 const char *g2r_vec_dtype_name(g2r_vec_dtype t) {
@@ -100,13 +103,22 @@ void g2r_scanner_free(g2r_scanner *s) {
     free(s->heap_n);
     free(s->scores);
     free(s->merge);
+    free(s->qi8);
     free(s);
 }
 
 int g2r_scanner_threads(const g2r_scanner *s) { return s->n_threads; }
 
-/* Grows the heaps for k (outside the scan: the scan itself never allocates). */
-static g2r_status reserve(g2r_scanner *s, int k, g2r_error *err) {
+/* Grows the heaps for k and the int8 queries for dim (outside the scan: the
+ * scan itself never allocates). */
+static g2r_status reserve(g2r_scanner *s, int k, int dim, g2r_error *err) {
+    if (dim > s->cap_dim) {
+        int8_t *q = malloc((size_t)G2R_DOT_MAX_Q * (size_t)dim);
+        if (!q) return g2r_fail(err, G2R_ENOMEM, "topk: out of memory for dim %d", dim);
+        free(s->qi8);
+        s->qi8 = q;
+        s->cap_dim = dim;
+    }
     if (k <= s->cap_k) return G2R_OK;
     g2r_hit *h = malloc(sizeof(g2r_hit) * (size_t)k * G2R_DOT_MAX_Q * (size_t)s->n_threads);
     g2r_hit *m = malloc(sizeof(g2r_hit) * (size_t)k * (size_t)s->n_threads);
@@ -126,7 +138,7 @@ static g2r_status reserve(g2r_scanner *s, int k, g2r_error *err) {
 typedef struct {
     g2r_scanner *s;
     const g2r_vectors *items;
-    const float *q;
+    g2r_dot_queries q;
     int nq, k;
     size_t shard;
     const int64_t *exclude;
@@ -154,8 +166,8 @@ static void scan_shard(void *ctx, int task, int thread) {
     size_t r0 = (size_t)task * j->shard, r1 = r0 + j->shard < v->count ? r0 + j->shard : v->count;
     for (size_t r = r0; r < r1; r += CHUNK) {
         int n = r1 - r < CHUNK ? (int)(r1 - r) : CHUNK;
-        s->kern->dots[v->dtype](scores, j->q, j->nq, (const char *)v->data + r * v->stride * es, v->stride,
-                                v->scale ? v->scale + r : NULL, n, v->dim);
+        s->kern->dots[v->dtype](scores, &j->q, (const char *)v->data + r * v->stride * es, v->stride,
+                                v->scale ? v->scale + r : NULL, n);
         for (int qi = 0; qi < j->nq; qi++) {
             g2r_hit *h = heaps + (size_t)qi * s->cap_k;
             int *hn = &heap_n[qi];
@@ -172,10 +184,11 @@ static void scan_shard(void *ctx, int task, int thread) {
 /* Scores candidates again against the more precise copies of their rows. */
 static void rescore(g2r_scanner *s, const g2r_vectors *r, const float *q, g2r_hit *h, int n) {
     const size_t es = r->dtype == G2R_VEC_F32 ? 4 : r->dtype == G2R_VEC_F16 ? 2 : 1;
+    const g2r_dot_queries one = {1, r->dim, q, NULL, NULL};
     for (int i = 0; i < n; i++) {
         size_t row = (size_t)h[i].index;
-        s->kern->dots[r->dtype](&h[i].score, q, 1, (const char *)r->data + row * r->stride * es, r->stride,
-                                r->scale ? r->scale + row : NULL, 1, r->dim);
+        s->kern->dots[r->dtype](&h[i].score, &one, (const char *)r->data + row * r->stride * es, r->stride,
+                                r->scale ? r->scale + row : NULL, 1);
     }
 }
 
@@ -205,12 +218,13 @@ g2r_status g2r_topk(g2r_scanner *s, const g2r_vectors *items, const float *q, in
     /* with refine vectors, scan for more candidates and re-score them */
     int k_scan = k;
     if (items->refine) {
-        if (items->refine->count != items->count || items->refine->dim != items->dim || items->refine->refine)
+        if (items->refine->count != items->count || items->refine->dim != items->dim || items->refine->refine ||
+            items->refine->dtype == G2R_VEC_Q8)
             return g2r_fail(err, G2R_EARG, "topk: refine vectors do not match the scanned ones");
         size_t want = (size_t)k * G2R_REFINE_FACTOR;
         k_scan = want < items->count - n_ex ? (int)want : (int)(items->count - n_ex);
     }
-    if ((st = reserve(s, k_scan, err))) return st;
+    if ((st = reserve(s, k_scan, items->dim, err))) return st;
 
     /* shards: a few per thread so a slow thread does not hold up the rest */
     size_t shard = (items->count + (size_t)s->n_threads * 4 - 1) / ((size_t)s->n_threads * 4);
@@ -221,7 +235,12 @@ g2r_status g2r_topk(g2r_scanner *s, const g2r_vectors *items, const float *q, in
     for (int q0 = 0; q0 < nq; q0 += G2R_DOT_MAX_Q) {
         int bq = nq - q0 < G2R_DOT_MAX_Q ? nq - q0 : G2R_DOT_MAX_Q;
         memset(s->heap_n, 0, sizeof(int) * G2R_DOT_MAX_Q * (size_t)s->n_threads);
-        scan_job job = {s, items, q + (size_t)q0 * items->dim, bq, k_scan, shard, exclude, n_exclude};
+        const float *qf = q + (size_t)q0 * items->dim;
+        if (items->dtype == G2R_VEC_Q8) /* int8 rows are scored against int8 queries */
+            for (int qi = 0; qi < bq; qi++)
+                g2r_dot_quantize(qf + (size_t)qi * items->dim, items->dim, s->qi8 + (size_t)qi * items->dim,
+                                 &s->qi8_scale[qi]);
+        scan_job job = {s, items, {bq, items->dim, qf, s->qi8, s->qi8_scale}, bq, k_scan, shard, exclude, n_exclude};
         g2r_pool_run(s->pool, n_shards, scan_shard, &job);
         for (int qi = 0; qi < bq; qi++) {
             int m = 0;

@@ -208,6 +208,36 @@ TEST(cli_index_build_append_and_rank_with_a_model) {
     CHECK(!memcmp(va, vd, sizeof va));
     g2r_index_close(x);
 
+    /* embed: one JSON array per text, or raw float32 rows; with --index, post-processed like the items */
+    snprintf(args, sizeof args, "embed -m '%s' 'red running shoes' 'a yellow umbrella'", model);
+    REQUIRE(run(args, out, err) == 0);
+    const char *o = slurp(out);
+    int lines = 0, commas = 0;
+    for (const char *c = o; *c; c++) lines += *c == '\n', commas += *c == ',';
+    CHECK_EQ_INT(lines, 2);
+    CHECK_EQ_INT(commas, 2 * 63);
+    char raw[700];
+    snprintf(raw, sizeof raw, "%s/e.f32", dir);
+    snprintf(args, sizeof args, "embed -m '%s' --index '%s' -o '%s' 'red running shoes'", model, ix, raw);
+    REQUIRE(run(args, NULL, err) == 0);
+    FILE *rf = fopen(raw, "rb");
+    REQUIRE(rf);
+    float ev[65];
+    size_t got = fread(ev, sizeof(float), 65, rf);
+    fclose(rf);
+    CHECK_EQ_INT(got, 64);
+    /* the item "a" has this text: its stored (q8) vector is within quantisation of the embedding */
+    REQUIRE(g2r_index_open(ix, NULL, &x, &e) == G2R_OK);
+    g2r_index_vector(x, 0, va);
+    double dot = 0;
+    for (int d = 0; d < 64; d++) dot += (double)ev[d] * va[d];
+    CHECK_NEAR(dot, 1.0, 2e-3);
+    g2r_index_close(x);
+
+    /* --append onto a missing index builds it */
+    snprintf(args, sizeof args, "index -m '%s' -i '%s' -o '%s/fresh.g2ri' --append", model, items, dir);
+    CHECK_EQ_INT(run(args, NULL, err), 0);
+
     /* a different model is refused */
     char other[600];
     snprintf(other, sizeof other, "%s/m2.safetensors", dir);

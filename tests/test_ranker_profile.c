@@ -291,3 +291,27 @@ TEST(eval_leave_one_out_on_crafted_users) {
     CHECK_NEAR(res.recall, 0.5, 1e-9);
     g2r_index_close(ix);
 }
+
+TEST(profile_keeps_the_most_recent_events_for_explanations) {
+    g2r_index *ix = crafted_index();
+    REQUIRE(ix);
+    g2r_profile_params pp;
+    g2r_profile_params_default(&pp);
+    pp.keep_events = 5;
+    g2r_profile *p;
+    g2r_error err = {0};
+    REQUIRE(g2r_profile_new(4, &pp, &p, &err) == G2R_OK);
+    for (int i = 0; i < N_CRAFTED; i++) add_item_event(p, ix, ev("view", crafted_ids[i], i, 1));
+    int seen[N_CRAFTED] = {0};
+    float x[4] = {1, 0, 0, 0}, c[8];
+    REQUIRE(g2r_profile_contributions(p, x, c) == 5);
+    for (int i = 0; i < 5; i++) {
+        const char *type, *text, *item;
+        g2r_profile_kept(p, i, &type, &text, &item);
+        for (int j = 0; j < N_CRAFTED; j++) seen[j] += item && !strcmp(item, crafted_ids[j]);
+    }
+    for (int j = 0; j < N_CRAFTED; j++) CHECK_EQ_INT(seen[j], j >= N_CRAFTED - 5); /* the last five */
+    CHECK_EQ_INT(g2r_profile_n_events(p), N_CRAFTED);
+    g2r_profile_free(p);
+    g2r_index_close(ix);
+}
