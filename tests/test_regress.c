@@ -13,6 +13,7 @@
 #include "tests/fuzz/fuzz_gpt2.c"
 #include "tests/fuzz/fuzz_history.c"
 #include "tests/fuzz/fuzz_index.c"
+#include "tests/fuzz/fuzz_items.c"
 #include "tests/fuzz/fuzz_json.c"
 #include "tests/fuzz/fuzz_safetensors.c"
 #include "tests/fuzz/fuzz_tokenize.c"
@@ -75,6 +76,7 @@ TEST(regress_tokenizer_round_trips_arbitrary_bytes) { replay("tokenize", fuzz_to
 TEST(regress_vocabulary_files_load_or_fail_cleanly) { replay("vocab", fuzz_vocab); }
 TEST(regress_index_files_open_or_fail_cleanly) { replay("index", fuzz_index); }
 TEST(regress_history_lines_load_or_fail_cleanly) { replay("history", fuzz_history); }
+TEST(regress_catalogs_index_or_fail_cleanly) { replay("items", fuzz_items); }
 
 /* Without sanitizers the over-read of bad-records-size-wraps may stop at the
  * first stray NaN past the mapping and pass as a clean refusal; the message

@@ -178,3 +178,14 @@ if os.path.exists("tests/fuzz/corpus/index/empty"):
     put("index", "bad-dtype", index_with(dtype=7))
     put("index", "bad-flags", index_with(flags=2))
     put("index", "bad-off-vec-past-end", index_with(off_vec=2**63))
+
+# ---- JSON Lines catalogs (index build, 256-byte line limit in the fuzz target)
+seed("items", "catalog", '{"id":"shoe","text":"red running shoes","price":60,"tags":["run","red"]}\n'
+     '{"id":"pan","text":"a cast iron pan","meta":{"w":1.5}}\n\n{"id":"tent","text":"a two person tent"}\r\n')
+seed("items", "one", '{"id":"x","text":"caf\\u00e9 \\ud83d\\ude00"}')
+put("items", "bad-duplicate-id", '{"id":"a","text":"one"}\n{"id":"a","text":"two"}\n')
+put("items", "bad-empty-text", '{"id":"a","text":""}\n')
+put("items", "bad-id-number", '{"id":1,"text":"x"}\n')
+put("items", "bad-line-too-long", '{"id":"a","text":"' + "x" * 300 + '"}\n')
+put("items", "ok-empty-catalog", "\n\n")
+put("items", "ok-long-text-in-context", '{"id":"a","text":"' + "word " * 45 + '"}\n')
