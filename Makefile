@@ -137,6 +137,16 @@ $(BUILD)/bench/topk_bench: $(BUILD)/bench/topk_bench.o $(LIB)
 bench-topk: $(BUILD)/bench/topk_bench
 	$(BUILD)/bench/topk_bench $(TOPK_ARGS)
 
+# --- serve ---
+# make serve-bench: the serve latency table (bench/serve_bench.sh) on a small
+# model; SERVE_BENCH_FULL=1 for the 124M-shaped model and 100,000 items.
+.PHONY: serve-bench
+$(BUILD)/bench/serve_load: $(BUILD)/bench/serve_load.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+serve-bench: $(BIN) $(BUILD)/bench/serve_load
+	BIN=$(abspath $(BIN)) LOAD=$(BUILD)/bench/serve_load sh bench/serve_bench.sh
+
 # --- fuzz ---
 # make fuzz: each libFuzzer target in tests/fuzz/fuzz_<name>.c, built with clang
 # and ASan + UBSan into build-fuzz/, runs FUZZ_SECONDS from its committed seeds

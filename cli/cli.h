@@ -41,6 +41,7 @@ int cmd_embed(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_rank(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 /* ranker options shared by rank and eval (cmd_rank.c, cmd_index.c) */
 int cli_duration(const char *cmd, const char *flag, const char *val, double *out_s);
 int cli_profile_option(const char *cmd, int argc, char **argv, int *i, g2r_profile_params *pp, int *handled);

@@ -15,7 +15,10 @@ static const char *usage_text =
     "  Event weights default to view 1, search 1.5, cart 2, purchase 3, others 1; recency decays\n"
     "  with --half-life (s, m, h or d suffix; 0: no decay) from the newest event.  --mmr in (0, 1]\n"
     "  re-ranks the top max(4k, 50) for diversity.  Prints one JSON object:\n"
-    "  {\"results\":[{\"rank\",\"id\",\"score\",\"because\"}],\"timing_ms\":{\"embed\",\"rank\"}}.\n";
+    "  {\"results\":[{\"rank\",\"id\",\"score\",\"because\"}],\"timing_ms\":{\"embed\",\"rank\"}}.\n"
+    "  --rerank N --items ITEMS.jsonl [--alpha 0.5] [--prompt-template FILE]: GPT-2 re-scores the top N\n"
+    "  after a prompt of the recent events; score = alpha*cosine + (1-alpha)*normalised LLM score,\n"
+    "  with \"cosine\", \"llm\", \"llm_norm\" per result and \"rerank\" in timing_ms.\n";
 
 static double now_ms(void) {
     struct timespec t;
@@ -58,8 +61,9 @@ int cli_profile_option(const char *cmd, int argc, char **argv, int *i, g2r_profi
 int cmd_rank(int argc, char **argv) {
     cli_model_opts mo = {0};
     const char *index = NULL, *history = NULL, *v;
-    long k = 10;
+    long k = 10, rerank = 0;
     double mmr = 0;
+    g2r_rerank_options rro = {0, 0.5, NULL, NULL};
     g2r_profile_params pp;
     g2r_profile_params_default(&pp);
     g2r_rank_options ro = {10, 0, 0, 0, NULL};
@@ -85,6 +89,14 @@ int cmd_rank(int argc, char **argv) {
             if (!(v = cli_value("rank", argc, argv, &i)) || cli_int("rank", a, v, 1, 100000, &k)) return EXIT_USAGE;
         } else if (!strcmp(a, "--mmr")) {
             if (!(v = cli_value("rank", argc, argv, &i)) || cli_float("rank", a, v, 1e-6, 1, &mmr)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--rerank")) {
+            if (!(v = cli_value("rank", argc, argv, &i)) || cli_int("rank", a, v, 0, 1000, &rerank)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--alpha")) {
+            if (!(v = cli_value("rank", argc, argv, &i)) || cli_float("rank", a, v, 0, 1, &rro.alpha)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--prompt-template")) {
+            if (!(rro.template_path = cli_value("rank", argc, argv, &i))) return EXIT_USAGE;
+        } else if (!strcmp(a, "--items")) {
+            if (!(rro.items_path = cli_value("rank", argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "--exclude-seen")) {
             ro.exclude_seen = 1;
         } else if (!strcmp(a, "--explain")) {
@@ -94,7 +106,10 @@ int cmd_rank(int argc, char **argv) {
         }
     }
     if (!index || !history) return cli_usage_error("rank", "--index and --history are required");
-    ro.k = (int)k;
+    if (rerank && (!mo.path || !rro.items_path))
+        return cli_usage_error("rank", "--rerank needs -m MODEL and --items ITEMS.jsonl (the items' texts)");
+    rro.n = (int)rerank;
+    ro.k = (int)(k > rerank ? k : rerank);
     ro.mmr = mmr;
 
     g2r_error err = {0};
@@ -103,7 +118,7 @@ int cmd_rank(int argc, char **argv) {
     g2r_index *ix = NULL;
     g2r_history *h = NULL;
     g2r_profile *p = NULL;
-    g2r_result *res = malloc(sizeof(g2r_result) * (size_t)k);
+    g2r_result *res = malloc(sizeof(g2r_result) * (size_t)ro.k);
     int rc = EXIT_INPUT, n = 0;
     g2r_index_options io = {mo.opt.n_threads, 0};
     if (!res) goto done;
@@ -127,7 +142,10 @@ int cmd_rank(int argc, char **argv) {
     double t1 = now_ms();
     if (g2r_rank(ix, p, &ro, res, &n, &err)) goto fail;
     double t2 = now_ms();
-    g2r_rank_write_json(stdout, ix, res, n, t1 - t0, t2 - t1);
+    if (rro.n && g2r_rerank_print(stdout, m, tok, ix, &rro, g2r_history_events(h), g2r_history_len(h), res, n, (int)k,
+                                  t1 - t0, t2 - t1, &err))
+        goto fail;
+    if (!rro.n) g2r_rank_write_json(stdout, ix, res, n, t1 - t0, t2 - t1);
     rc = fflush(stdout) ? EXIT_INPUT : EXIT_OK;
     goto done;
 fail:

@@ -473,6 +473,119 @@ typedef struct {
 g2r_status g2r_eval(g2r_index *ix, g2r_model *m, const g2r_tokenizer *tok, const char *histories,
                     const g2r_profile_params *pp, const g2r_eval_options *o, g2r_eval_result *out, g2r_error *err);
 
+
+/* ------------------------------------------------- re-rank (second stage) */
+
+/* The top N items of the cosine stage are re-scored by GPT-2 itself: the mean
+ * log-probability per token of " " + item text following a prompt built from
+ * the user's most recent events (see ranker/rerank.h for the template rules).
+ * The prompt's KV cache is computed once and shared by all N candidates
+ * (g2r_score_continuations).  LLM scores are min-max normalised over the N
+ * candidates to [0, 1] (all equal: 1), and
+ *     final = alpha * cosine + (1 - alpha) * normalised LLM score.
+ * Truncation: the prompt keeps its LAST n_ctx/2 tokens; each candidate keeps
+ * its FIRST n_ctx - n_prompt tokens. */
+#define G2R_RERANK_TEMPLATE "A user recently viewed: {view}; searched: {search}; bought: {purchase}. Next they chose:"
+
+typedef struct {
+    float cosine;      /* the first stage's score */
+    float llm;         /* mean log-probability per token */
+    float llm_norm;    /* llm min-max normalised over the re-ranked candidates */
+    float final;       /* alpha * cosine + (1 - alpha) * llm_norm */
+    int scored;        /* 0 for results past the re-ranked N (llm_norm = 0) */
+} g2r_rerank_score;
+
+/* The prompt text for events ev[0..n) (oldest first) and template tmpl (NULL:
+ * G2R_RERANK_TEMPLATE): {TYPE} becomes the texts of the 3 most recent events
+ * of that type, newest first, joined by ", " ("nothing" when none); {recent}
+ * the 8 most recent events as "TYPE TEXT", joined by "; "; "{{" is "{".
+ * Events without text are left out. 
+ * *out is malloc'd. */
+g2r_status g2r_rerank_prompt(const char *tmpl, const g2r_event *ev, size_t n, char **out, g2r_error *err);
+
+/* Re-ranks res[0..n_res): the first min(n, n_res) by the LLM, the rest keep
+ * llm_norm = 0; then all are sorted by final (ties: the cosine order), with
+ * res[i].score = parts[i].final.  texts[i]/lens[i] are res[i]'s item texts.
+ * alpha in [0, 1].  *prefix_tokens, when not NULL, gets the prompt's length. */
+g2r_status g2r_rerank(g2r_model *m, const g2r_tokenizer *tok, const char *prompt, double alpha, int n,
+                      g2r_result *res, int n_res, const char *const *texts, const size_t *lens,
+                      g2r_rerank_score *parts, int *prefix_tokens, g2r_error *err);
+
+/* `gpt2rank rank --rerank N`: what the second stage needs besides the model. */
+typedef struct {
+    int n;                       /* re-rank the top n (0: off) */
+    double alpha;                /* blend, in [0, 1] */
+    const char *template_path;   /* a file holding the prompt template; NULL: G2R_RERANK_TEMPLATE */
+    const char *items_path;      /* JSON Lines {"id","text"}: the items' texts (the index keeps none) */
+} g2r_rerank_options;
+
+/* Re-ranks res[0..n_res) (rows of ix, best first) with a prompt from the
+ * events ev[0..n_ev) (their order by ts gives "most recent"), keeps the best
+ * k and prints them as g2r_results_write_json does. */
+g2r_status g2r_rerank_print(FILE *f, g2r_model *m, const g2r_tokenizer *tok, const g2r_index *ix,
+                            const g2r_rerank_options *o, const g2r_event *ev, size_t n_ev, g2r_result *res,
+                            int n_res, int k, double embed_ms, double rank_ms, g2r_error *err);
+
+/* Prints {"results":[{"rank","id","score",("cosine","llm","llm_norm",)"because"}],
+ * "timing_ms":{"embed","rank"(,"rerank")}} and a newline: the same object as
+ * g2r_rank_write_json, plus the re-rank parts when parts is not NULL. */
+void g2r_results_write_json(FILE *f, const g2r_result *r, int n, const char *const *ids, const size_t *id_lens,
+                            const g2r_rerank_score *parts, double embed_ms, double rank_ms, double rerank_ms);
+
+
+/* ----------------------------------------------------------------- serve */
+
+/* A long-running ranking service: the model, tokenizer, index and user
+ * profiles stay in memory; requests are JSON Lines, one per line, answered in
+ * order per connection (see ranker/serve.h for the protocol). */
+typedef enum {
+    G2R_FSYNC_BATCH = 0, /* one fsync per batch of lines read together, before their answers */
+    G2R_FSYNC_ALWAYS,    /* one fsync per event, before its answer */
+    G2R_FSYNC_NEVER,     /* written (survives kill -9), not forced to disk */
+} g2r_fsync_mode;
+
+typedef struct {
+    size_t max_line;            /* longest request line in bytes; 0: 1 MiB */
+    size_t cache_mb;            /* embedding cache bound; 0: 64 */
+    const char *state_dir;      /* event log and snapshots; NULL: nothing persisted */
+    g2r_fsync_mode fsync;
+    int snapshot_every;         /* events between snapshots; 0: 10000 */
+    const char *items_path;     /* JSON Lines {"id","text"} giving item texts for re-ranking; may be NULL */
+    const char *prompt_template;/* re-rank prompt; NULL: G2R_RERANK_TEMPLATE */
+    double alpha;               /* default re-rank blend */
+    g2r_profile_params profile;
+    int max_clients;            /* TCP connections at once; 0: 64 */
+    int n_threads;              /* index scans; <= 0: all cores */
+} g2r_serve_options;
+
+/* Defaults: everything 0 above, alpha 0.5, default profile params. */
+void g2r_serve_options_default(g2r_serve_options *o);
+
+typedef struct g2r_server g2r_server;
+
+/* Opens index_path (refusing an index from another model), loads item texts,
+ * the snapshot and replays the event log of o->state_dir.  m and tok must
+ * outlive the server. */
+g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *index_path,
+                           const g2r_serve_options *o, g2r_server **out, g2r_error *err);
+/* Answers one request line (without its newline) into out: one JSON line.
+ * Thread-safe.  Events are logged before they are answered; with
+ * G2R_FSYNC_BATCH call g2r_server_sync before sending the answers. */
+void g2r_server_request(g2r_server *s, const char *line, size_t len, FILE *out);
+/* Forces the event log to disk up to every event answered so far. */
+g2r_status g2r_server_sync(g2r_server *s, g2r_error *err);
+/* Serves JSON Lines from in_fd to out_fd until end of input or g2r_server_stop. */
+g2r_status g2r_serve_fd(g2r_server *s, int in_fd, int out_fd, g2r_error *err);
+/* Serves TCP on "HOST:PORT" (HOST an IPv4 address; "PORT" alone: 127.0.0.1)
+ * until g2r_server_stop; PORT 0 picks a free port.  on_listen, when not NULL,
+ * is called with the bound address before the first accept. */
+g2r_status g2r_serve_tcp(g2r_server *s, const char *addr, void (*on_listen)(const char *bound, void *user),
+                         void *user, g2r_error *err);
+/* Asks the serve loops to stop: async-signal-safe (for SIGTERM). */
+void g2r_server_stop(g2r_server *s);
+/* Saves the index (when items changed) and a snapshot, then frees s. */
+g2r_status g2r_server_close(g2r_server *s, g2r_error *err);
+
 #ifdef __cplusplus
 }
 #endif

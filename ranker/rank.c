@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "ranker/profile_internal.h"
+#include "ranker/rank_internal.h"
 
 #define MMR_POOL_MIN 50 /* candidates MMR chooses from: max(4k, 50) */
 
@@ -19,7 +20,7 @@ static float dot(const float *a, const float *b, int n) {
 /* Maximal marginal relevance (Carbonell & Goldstein, 1998): repeatedly take
  * the candidate maximising  lambda * rel(c) - (1 - lambda) * max_{s chosen} sim(c, s).
  * cand is best first; ties go to the earlier (more relevant) candidate. */
-static void mmr_select(const g2r_hit *cand, int n_cand, const float *vec, int dim, double lambda, int k, int *pick,
+void g2r_rank_mmr_select(const g2r_hit *cand, int n_cand, const float *vec, int dim, double lambda, int k, int *pick,
                        float *maxsim, char *taken) {
     for (int c = 0; c < n_cand; c++) maxsim[c] = 0, taken[c] = 0;
     for (int s = 0; s < k; s++) {
@@ -40,7 +41,7 @@ static void mmr_select(const g2r_hit *cand, int n_cand, const float *vec, int di
     }
 }
 
-static void explain(const g2r_profile *p, const float *x, g2r_result *r, float *contrib) {
+void g2r_rank_explain(const g2r_profile *p, const float *x, g2r_result *r, float *contrib) {
     int n = g2r_profile_contributions(p, x, contrib);
     r->n_because = 0;
     for (int b = 0; b < G2R_MAX_BECAUSE; b++) {
@@ -95,7 +96,7 @@ g2r_status g2r_rank(g2r_index *ix, const g2r_profile *p, const g2r_rank_options 
     int k = n < o->k ? n : o->k;
     if (o->mmr > 0 && o->mmr < 1) {
         for (int c = 0; c < n; c++) g2r_index_vector(ix, (size_t)cand[c].index, vec + (size_t)c * dim);
-        mmr_select(cand, n, vec, dim, o->mmr, k, pick, maxsim, taken);
+        g2r_rank_mmr_select(cand, n, vec, dim, o->mmr, k, pick, maxsim, taken);
     } else {
         for (int i = 0; i < k; i++) pick[i] = i;
     }
@@ -106,7 +107,7 @@ g2r_status g2r_rank(g2r_index *ix, const g2r_profile *p, const g2r_rank_options 
         r->score = cand[pick[i]].score;
         if (o->explain) {
             g2r_index_vector(ix, (size_t)r->row, vec + n_cand * dim);
-            explain(p, vec + n_cand * dim, r, contrib);
+            g2r_rank_explain(p, vec + n_cand * dim, r, contrib);
         }
     }
     *n_out = k;

@@ -1,0 +1,624 @@
+/* serve_ops.c — the server's state and its requests: event, rank, add_item,
+ * remove_item, save, stats (protocol and locking in ranker/serve.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/json.h"
+#include "ranker/hash.h"
+#include "ranker/jsonl.h"
+#include "ranker/rerank.h"
+#include "ranker/serve.h"
+
+static const char *op_names[OP_COUNT] = {"event", "rank", "add_item", "remove_item", "save", "stats"};
+
+void g2r_serve_options_default(g2r_serve_options *o) {
+    memset(o, 0, sizeof *o);
+    o->alpha = 0.5;
+    g2r_profile_params_default(&o->profile);
+}
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static char *dup_n(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n), d[n] = 0;
+    return d;
+}
+
+/* ---- users: open addressing by hash of the id, at most half full */
+
+static g2r_user *find_user(const g2r_server *s, const char *id, size_t len) {
+    if (!s->cap_users) return NULL;
+    size_t mask = s->cap_users - 1;
+    for (size_t h = g2r_xxh64(id, len, 1) & mask; s->users[h]; h = (h + 1) & mask)
+        if (strlen(s->users[h]->id) == len && !memcmp(s->users[h]->id, id, len)) return s->users[h];
+    return NULL;
+}
+
+static void place_user(g2r_user **table, size_t cap, g2r_user *u) {
+    size_t h = g2r_xxh64(u->id, strlen(u->id), 1) & (cap - 1);
+    while (table[h]) h = (h + 1) & (cap - 1);
+    table[h] = u;
+}
+
+static void free_user(g2r_user *u) {
+    if (!u) return;
+    for (int i = 0; i < G2R_SERVE_RECENT; i++) free(u->recent[i].type), free(u->recent[i].text);
+    g2r_profile_free(u->profile);
+    free(u->id);
+    free(u);
+}
+
+static g2r_status get_user(g2r_server *s, const char *id, size_t len, g2r_user **out, g2r_error *err) {
+    if ((*out = find_user(s, id, len))) return G2R_OK;
+    if (2 * (s->n_users + 1) > s->cap_users) {
+        size_t cap = s->cap_users ? 2 * s->cap_users : 64;
+        g2r_user **t = calloc(cap, sizeof *t);
+        if (!t) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+        for (size_t i = 0; i < s->cap_users; i++)
+            if (s->users[i]) place_user(t, cap, s->users[i]);
+        free(s->users);
+        s->users = t;
+        s->cap_users = cap;
+    }
+    g2r_user *u = calloc(1, sizeof *u);
+    if (!u || !(u->id = dup_n(id, len))) {
+        free(u);
+        return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    }
+    g2r_status st = g2r_profile_new(s->dim, &s->o.profile, &u->profile, err);
+    if (st) {
+        free_user(u);
+        return st;
+    }
+    place_user(s->users, s->cap_users, u);
+    s->n_users++;
+    *out = u;
+    return G2R_OK;
+}
+
+/* The user's recent events, oldest first, for the re-rank prompt. */
+static int recent_events(const g2r_user *u, g2r_event *ev) {
+    for (int i = 0; i < u->n_recent; i++) {
+        const g2r_recent *r = &u->recent[(u->head + i) % G2R_SERVE_RECENT];
+        ev[i] = (g2r_event){u->id, r->text ? r->text : "", r->text ? r->text_len : 0, r->type ? r->type : "view",
+                            NULL, 0, 1};
+    }
+    return u->n_recent;
+}
+
+static void push_recent(g2r_user *u, const char *type, const char *text, size_t text_len) {
+    int slot = (u->head + u->n_recent) % G2R_SERVE_RECENT;
+    if (u->n_recent == G2R_SERVE_RECENT) u->head = (u->head + 1) % G2R_SERVE_RECENT;
+    else u->n_recent++;
+    g2r_recent *r = &u->recent[slot];
+    free(r->type), free(r->text);
+    r->type = strdup(type);
+    r->text = dup_n(text, text_len);
+    r->text_len = r->text ? text_len : 0;
+}
+
+/* ---- opening and closing */
+
+static g2r_status replay_line(void *user, const char *line, size_t len, g2r_error *err);
+
+g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *index_path,
+                           const g2r_serve_options *o, g2r_server **out, g2r_error *err) {
+    *out = NULL;
+    g2r_server *s = calloc(1, sizeof *s);
+    if (!s) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    s->m = m;
+    s->tok = tok;
+    s->o = *o;
+    if (!s->o.max_line) s->o.max_line = (size_t)1 << 20;
+    if (!s->o.cache_mb) s->o.cache_mb = 64;
+    if (!s->o.snapshot_every) s->o.snapshot_every = 10000;
+    if (!s->o.max_clients) s->o.max_clients = 64;
+    s->stop_pipe[0] = s->stop_pipe[1] = -1;
+    pthread_mutex_init(&s->state_mu, NULL);
+    pthread_mutex_init(&s->model_mu, NULL);
+    pthread_mutex_init(&s->stats_mu, NULL);
+    g2r_model_info mi;
+    g2r_model_info_get(m, &mi);
+    g2r_index_options io = {o->n_threads, mi.fingerprint};
+    g2r_status st = g2r_catalog_open(index_path, &io, &s->cat, err);
+    if (!st) {
+        g2r_index_info info;
+        g2r_index_info_get(g2r_catalog_index(s->cat), &info);
+        s->pooling = info.pooling;
+        s->dim = g2r_catalog_dim(s->cat);
+        if (s->dim != g2r_model_config(m).n_embd)
+            st = g2r_fail(err, G2R_EFORMAT, "%s: vectors of %d floats, the model's are %d", index_path, s->dim,
+                          g2r_model_config(m).n_embd);
+    }
+    if (!st && o->items_path) st = g2r_catalog_load_texts(s->cat, o->items_path, s->o.max_line, err);
+    if (!st) st = g2r_ecache_new(s->dim, s->o.cache_mb << 20, &s->cache, err);
+    if (!st && pipe(s->stop_pipe)) st = g2r_fail(err, G2R_EIO, "serve: pipe failed");
+    if (!st && o->state_dir) {
+        st = g2r_snapshot_load(o->state_dir, s->cache, s->dim, err);
+        if (!st) st = g2r_elog_open(o->state_dir, o->fsync, &s->log, err);
+        if (!st) st = g2r_elog_replay(s->log, replay_line, s, err);
+        s->hits = s->misses = 0; /* replay is not traffic */
+    }
+    if (st) {
+        g2r_server_close(s, NULL);
+        return st;
+    }
+    *out = s;
+    return G2R_OK;
+}
+
+void g2r_server_stop(g2r_server *s) {
+    atomic_store(&s->stopping, 1);
+    if (s->stop_pipe[1] >= 0) {
+        ssize_t w = write(s->stop_pipe[1], "x", 1); /* never read: stays readable for every poller */
+        (void)w;
+    }
+}
+
+g2r_status g2r_server_sync(g2r_server *s, g2r_error *err) { return s->log ? g2r_elog_sync(s->log, err) : G2R_OK; }
+
+g2r_status g2r_server_close(g2r_server *s, g2r_error *err) {
+    if (!s) return G2R_OK;
+    g2r_status st = G2R_OK;
+    if (s->cat && g2r_catalog_dirty(s->cat)) st = g2r_catalog_save(s->cat, err);
+    if (s->log && s->cache) {
+        g2r_status st2 = g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, st ? NULL : err);
+        if (!st) st = st2;
+    }
+    g2r_elog_close(s->log);
+    for (size_t i = 0; i < s->cap_users; i++) free_user(s->users[i]);
+    free(s->users);
+    g2r_ecache_free(s->cache);
+    g2r_catalog_close(s->cat);
+    if (s->stop_pipe[0] >= 0) close(s->stop_pipe[0]), close(s->stop_pipe[1]);
+    pthread_mutex_destroy(&s->state_mu);
+    pthread_mutex_destroy(&s->model_mu);
+    pthread_mutex_destroy(&s->stats_mu);
+    free(s);
+    return st;
+}
+
+/* ---- request helpers */
+
+static const g2r_json *get_typed(const g2r_json *o, const char *key, g2r_json_type t) {
+    const g2r_json *v = g2r_json_get(o, key);
+    return v && v->type == t ? v : NULL;
+}
+
+/* An optional member: absent is fine, present with another type is an error. */
+static int bad_type(const g2r_json *o, const char *key, g2r_json_type t) {
+    const g2r_json *v = g2r_json_get(o, key);
+    return v && v->type != t;
+}
+
+static double num_or(const g2r_json *o, const char *key, double dflt) {
+    const g2r_json *v = get_typed(o, key, G2R_JSON_NUMBER);
+    return v ? v->num : dflt;
+}
+
+static int bool_or(const g2r_json *o, const char *key, int dflt) {
+    const g2r_json *v = get_typed(o, key, G2R_JSON_BOOL);
+    return v ? v->boolean : dflt;
+}
+
+/* ---- event */
+
+typedef struct {
+    const char *user, *text, *type, *item;
+    size_t user_len, text_len, type_len, item_len;
+    double ts, weight;
+} event_req;
+
+static g2r_status parse_event(const g2r_json *o, event_req *e, g2r_error *err) {
+    const g2r_json *user = get_typed(o, "user", G2R_JSON_STRING), *text = get_typed(o, "text", G2R_JSON_STRING);
+    const g2r_json *type = get_typed(o, "event", G2R_JSON_STRING), *item = get_typed(o, "item", G2R_JSON_STRING);
+    if (!user || user->len == 0) return g2r_fail(err, G2R_EARG, "event: \"user\" must be a non-empty string");
+    if (bad_type(o, "text", G2R_JSON_STRING) || bad_type(o, "event", G2R_JSON_STRING) ||
+        bad_type(o, "item", G2R_JSON_STRING) || bad_type(o, "ts", G2R_JSON_NUMBER) ||
+        bad_type(o, "weight", G2R_JSON_NUMBER))
+        return g2r_fail(err, G2R_EARG, "event: \"text\", \"event\", \"item\" must be strings, \"ts\", \"weight\" numbers");
+    if ((!text || text->len == 0) && (!item || item->len == 0))
+        return g2r_fail(err, G2R_EARG, "event: needs a non-empty \"text\" or \"item\"");
+    if (type && (type->len == 0 || type->len >= 32))
+        return g2r_fail(err, G2R_EARG, "event: \"event\" must have 1 to 31 bytes");
+    *e = (event_req){user->str, text ? text->str : "", type ? type->str : "view", item ? item->str : NULL,
+                     user->len, text ? text->len : 0, type ? type->len : 4, item ? item->len : 0,
+                     num_or(o, "ts", NAN), num_or(o, "weight", 1)};
+    if (isnan(e->ts)) e->ts = (double)time(NULL);
+    if (!isfinite(e->ts) || !(e->weight >= 0) || !isfinite(e->weight))
+        return g2r_fail(err, G2R_EARG, "event: \"ts\" must be finite and \"weight\" non-negative");
+    return G2R_OK;
+}
+
+/* The canonical log line of an event (ts always written, so replay is exact). */
+static char *event_line(const event_req *e, size_t *len) {
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f) return NULL;
+    fputs("{\"user\":", f);
+    g2r_json_write_string(f, e->user, e->user_len);
+    fputs(",\"event\":", f);
+    g2r_json_write_string(f, e->type, e->type_len);
+    fprintf(f, ",\"ts\":%.17g,\"weight\":%.17g,\"text\":", e->ts, e->weight);
+    g2r_json_write_string(f, e->text, e->text_len);
+    if (e->item) {
+        fputs(",\"item\":", f);
+        g2r_json_write_string(f, e->item, e->item_len);
+    }
+    fputs("}", f);
+    if (fclose(f)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Adds an event: the vector from the catalog (item), the cache or the model;
+ * then logged (unless replaying) and applied to the profile.  *cached tells
+ * whether no forward pass was needed. */
+static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, size_t *user_events, int *cached,
+                              g2r_error *err) {
+    float *vec = malloc(sizeof(float) * (size_t)s->dim);
+    if (!vec) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    uint64_t key = g2r_text_hash(e->text, e->text_len);
+    int64_t row = -1;
+    pthread_mutex_lock(&s->state_mu);
+    if (e->item) row = g2r_catalog_find(s->cat, e->item, e->item_len);
+    int have = row >= 0;
+    if (have) g2r_catalog_vector(s->cat, row, vec);
+    else if (e->text_len) have = g2r_ecache_get(s->cache, key, vec);
+    if (!have && e->text_len) s->misses++;
+    else if (row < 0) s->hits++;
+    pthread_mutex_unlock(&s->state_mu);
+    *cached = have;
+    g2r_status st = G2R_OK;
+    if (!have && e->text_len == 0 && replaying) { /* its item was removed since: counted, nothing to add */
+        free(vec);
+        pthread_mutex_lock(&s->state_mu);
+        s->n_events++;
+        pthread_mutex_unlock(&s->state_mu);
+        return G2R_OK;
+    }
+    if (!have && e->text_len == 0)
+        st = g2r_fail(err, G2R_EARG, "event: item '%.*s' is not in the catalog and the event has no text",
+                      (int)(e->item_len < 100 ? e->item_len : 100), e->item);
+    if (!st && !have) { /* a forward pass, outside the state lock */
+        pthread_mutex_lock(&s->model_mu);
+        st = g2r_embed_texts(s->m, s->tok, s->pooling, g2r_catalog_index(s->cat), 1, &e->text, &e->text_len, vec,
+                             err);
+        pthread_mutex_unlock(&s->model_mu);
+    }
+    char *line = NULL;
+    size_t len = 0;
+    if (!st && !replaying && s->log && !(line = event_line(e, &len))) st = g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    if (st) {
+        free(vec);
+        return st;
+    }
+    pthread_mutex_lock(&s->state_mu);
+    if (!have) g2r_ecache_put(s->cache, key, vec);
+    if (line) st = g2r_elog_append(s->log, line, len, err); /* logged before it counts */
+    g2r_user *u = NULL;
+    if (!st) st = get_user(s, e->user, e->user_len, &u, err);
+    char type[32];
+    memcpy(type, e->type, e->type_len);
+    type[e->type_len] = 0;
+    char *item = e->item ? dup_n(e->item, e->item_len) : NULL;
+    g2r_event ev = {u ? u->id : "", e->text, e->text_len, type, item, e->ts, e->weight};
+    if (!st) st = g2r_profile_add(u->profile, &ev, vec, row, err);
+    if (!st) {
+        size_t tl = e->text_len;
+        const char *t = tl ? e->text : row >= 0 ? g2r_catalog_text(s->cat, row, &tl) : NULL;
+        if (t && tl) push_recent(u, type, t, tl); /* the prompt of a re-rank reads these */
+        u->n_events++;
+        s->n_events++;
+        *user_events = u->n_events;
+        if (s->log && !replaying && ++s->since_snapshot >= (size_t)s->o.snapshot_every) {
+            s->since_snapshot = 0;
+            g2r_error serr;
+            if (g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, &serr))
+                fprintf(stderr, "gpt2rank serve: snapshot: %s\n", serr.msg);
+        }
+    }
+    pthread_mutex_unlock(&s->state_mu);
+    free(item);
+    free(line);
+    free(vec);
+    return st;
+}
+
+static g2r_status replay_line(void *user, const char *line, size_t len, g2r_error *err) {
+    g2r_server *s = user;
+    g2r_json_doc *doc;
+    const g2r_json *o;
+    g2r_status st = g2r_json_parse(line, len, "event log", &doc, &o, err);
+    if (st) return st;
+    event_req e;
+    size_t n;
+    int cached;
+    st = parse_event(o, &e, err);
+    if (!st) st = apply_event(s, &e, 1, &n, &cached, err);
+    g2r_json_free(doc);
+    return st;
+}
+
+static g2r_status op_event(g2r_server *s, const g2r_json *o, FILE *out, g2r_error *err) {
+    event_req e;
+    size_t n = 0;
+    int cached = 0;
+    g2r_status st = parse_event(o, &e, err);
+    if (!st) st = apply_event(s, &e, 0, &n, &cached, err);
+    if (st) return st;
+    fputs("\"ok\":true,\"user\":", out);
+    g2r_json_write_string(out, e.user, e.user_len);
+    fprintf(out, ",\"events\":%zu,\"cached\":%s", n, cached ? "true" : "false");
+    return G2R_OK;
+}
+
+/* ---- rank */
+
+typedef struct {
+    char *event, *text, *item;
+} because_copy;
+
+static g2r_status op_rank(g2r_server *s, const g2r_json *o, FILE *out, g2r_error *err) {
+    const g2r_json *user = get_typed(o, "user", G2R_JSON_STRING);
+    if (!user) return g2r_fail(err, G2R_EARG, "rank: \"user\" must be a string");
+    double k = num_or(o, "k", 10), n_rr = num_or(o, "rerank", 0), alpha = num_or(o, "alpha", s->o.alpha);
+    double mmr = num_or(o, "mmr", 0);
+    if (bad_type(o, "k", G2R_JSON_NUMBER) || bad_type(o, "rerank", G2R_JSON_NUMBER) ||
+        bad_type(o, "alpha", G2R_JSON_NUMBER) || bad_type(o, "mmr", G2R_JSON_NUMBER) ||
+        bad_type(o, "exclude_seen", G2R_JSON_BOOL) || bad_type(o, "explain", G2R_JSON_BOOL))
+        return g2r_fail(err, G2R_EARG, "rank: \"k\", \"rerank\", \"alpha\", \"mmr\" must be numbers, "
+                                       "\"exclude_seen\", \"explain\" booleans");
+    if (!(k >= 1 && k <= 10000 && k == floor(k))) return g2r_fail(err, G2R_EARG, "rank: \"k\" must be an integer in [1, 10000]");
+    if (!(n_rr >= 0 && n_rr <= 1000 && n_rr == floor(n_rr)))
+        return g2r_fail(err, G2R_EARG, "rank: \"rerank\" must be an integer in [0, 1000]");
+    if (!(alpha >= 0 && alpha <= 1)) return g2r_fail(err, G2R_EARG, "rank: \"alpha\" must be in [0, 1]");
+    if (!(mmr >= 0 && mmr <= 1)) return g2r_fail(err, G2R_EARG, "rank: \"mmr\" must be in [0, 1]");
+    int kk = (int)k, nr = (int)n_rr, want = kk > nr ? kk : nr;
+    g2r_rank_options ro = {.k = want, .exclude_seen = bool_or(o, "exclude_seen", 0), .mmr = mmr,
+                           .explain = bool_or(o, "explain", 0)};
+    g2r_result *res = calloc((size_t)want, sizeof *res);
+    const char **ids = calloc((size_t)want, sizeof *ids), **texts = calloc((size_t)want, sizeof *texts);
+    size_t *id_lens = calloc((size_t)want, sizeof *id_lens), *text_lens = calloc((size_t)want, sizeof *text_lens);
+    because_copy *bc = calloc((size_t)want * G2R_MAX_BECAUSE, sizeof *bc);
+    g2r_rerank_score *parts = calloc((size_t)want, sizeof *parts);
+    g2r_event recent[G2R_SERVE_RECENT];
+    char *prompt = NULL;
+    int n = 0;
+    double t0 = now_ms(), t1 = t0, t2 = t0;
+    g2r_status st = G2R_OK;
+    if (!res || !ids || !texts || !id_lens || !text_lens || !bc || !parts) {
+        st = g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+        goto done;
+    }
+    pthread_mutex_lock(&s->state_mu);
+    g2r_user *u = find_user(s, user->str, user->len);
+    if (!u) st = g2r_fail(err, G2R_EARG, "rank: no events for user '%.100s'", user->str);
+    if (!st) st = g2r_catalog_rank(s->cat, u->profile, &ro, res, &n, err);
+    for (int i = 0; !st && i < n; i++) { /* ids and texts live as long as the server; explanations do not */
+        g2r_catalog_id(s->cat, res[i].row, &ids[i], &id_lens[i]);
+        texts[i] = g2r_catalog_text(s->cat, res[i].row, &text_lens[i]);
+        if (i < nr && !texts[i])
+            st = g2r_fail(err, G2R_EARG, "rank: item '%.*s' has no text to re-rank (start serve with --items)",
+                          (int)(id_lens[i] < 100 ? id_lens[i] : 100), ids[i]);
+        for (int b = 0; b < res[i].n_because; b++) {
+            because_copy *c = &bc[i * G2R_MAX_BECAUSE + b];
+            c->event = strdup(res[i].because[b].event);
+            c->text = strdup(res[i].because[b].text);
+            c->item = res[i].because[b].item ? strdup(res[i].because[b].item) : NULL;
+            res[i].because[b].event = c->event ? c->event : "";
+            res[i].because[b].text = c->text ? c->text : "";
+            res[i].because[b].item = c->item;
+        }
+    }
+    if (!st && nr > 0) st = g2r_rerank_prompt(s->o.prompt_template, recent, (size_t)recent_events(u, recent), &prompt, err);
+    pthread_mutex_unlock(&s->state_mu);
+    t1 = t2 = now_ms();
+    if (!st && nr > 0) {
+        pthread_mutex_lock(&s->model_mu);
+        st = g2r_rerank(s->m, s->tok, prompt, alpha, nr, res, n, texts, text_lens, parts, NULL, err);
+        pthread_mutex_unlock(&s->model_mu);
+        /* the results were re-ordered: look their ids up again by row */
+        pthread_mutex_lock(&s->state_mu);
+        for (int i = 0; !st && i < n; i++) g2r_catalog_id(s->cat, res[i].row, &ids[i], &id_lens[i]);
+        pthread_mutex_unlock(&s->state_mu);
+        t2 = now_ms();
+    }
+    if (!st) {
+        if (n > kk) n = kk;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f) {
+            st = g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+            goto done;
+        }
+        g2r_results_write_json(f, res, n, ids, id_lens, nr > 0 ? parts : NULL, 0, t1 - t0, t2 - t1);
+        fclose(f);
+        /* splice the object's members after "req": drop its braces and newline */
+        if (len >= 3) fwrite(buf + 1, 1, len - 3, out);
+        free(buf);
+    }
+done:
+    for (int i = 0; bc && i < want * G2R_MAX_BECAUSE; i++) free(bc[i].event), free(bc[i].text), free(bc[i].item);
+    free(bc), free(res), free(ids), free(texts), free(id_lens), free(text_lens), free(parts), free(prompt);
+    return st;
+}
+
+/* ---- items */
+
+/* The members other than op, req, id and text, as a compact JSON object ("" when none). */
+static char *extra_members(const g2r_json *o, size_t *len) {
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f) return NULL;
+    int n = 0;
+    for (const g2r_json *c = o->child; c; c = c->next) {
+        if (!strcmp(c->key, "op") || !strcmp(c->key, "req") || !strcmp(c->key, "id") || !strcmp(c->key, "text"))
+            continue;
+        fputc(n++ ? ',' : '{', f);
+        g2r_json_write_string(f, c->key, c->key_len);
+        fputc(':', f);
+        g2r_json_write_value(f, c);
+    }
+    if (n) fputc('}', f);
+    if (fclose(f)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static g2r_status op_add(g2r_server *s, const g2r_json *o, FILE *out, g2r_error *err) {
+    const g2r_json *id = get_typed(o, "id", G2R_JSON_STRING), *text = get_typed(o, "text", G2R_JSON_STRING);
+    if (!id || id->len == 0 || !text || text->len == 0)
+        return g2r_fail(err, G2R_EARG, "add_item: needs non-empty \"id\" and \"text\" strings");
+    size_t meta_len = 0;
+    char *meta = extra_members(o, &meta_len);
+    float *vec = malloc(sizeof(float) * (size_t)s->dim);
+    g2r_status st = meta && vec ? G2R_OK : g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    if (!st) {
+        pthread_mutex_lock(&s->model_mu);
+        st = g2r_embed_texts(s->m, s->tok, s->pooling, g2r_catalog_index(s->cat), 1, &text->str, &text->len, vec, err);
+        pthread_mutex_unlock(&s->model_mu);
+    }
+    size_t live = 0;
+    if (!st) {
+        pthread_mutex_lock(&s->state_mu);
+        st = g2r_catalog_add(s->cat, id->str, id->len, text->str, text->len, meta, meta_len, vec, err);
+        live = g2r_catalog_live(s->cat);
+        pthread_mutex_unlock(&s->state_mu);
+    }
+    if (!st) {
+        fputs("\"ok\":true,\"id\":", out);
+        g2r_json_write_string(out, id->str, id->len);
+        fprintf(out, ",\"items\":%zu", live);
+    }
+    free(meta);
+    free(vec);
+    return st;
+}
+
+static g2r_status op_remove(g2r_server *s, const g2r_json *o, FILE *out, g2r_error *err) {
+    const g2r_json *id = get_typed(o, "id", G2R_JSON_STRING);
+    if (!id) return g2r_fail(err, G2R_EARG, "remove_item: needs an \"id\" string");
+    pthread_mutex_lock(&s->state_mu);
+    int r = g2r_catalog_remove(s->cat, id->str, id->len);
+    size_t live = g2r_catalog_live(s->cat);
+    pthread_mutex_unlock(&s->state_mu);
+    if (r < 0) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    if (r == 0) return g2r_fail(err, G2R_EARG, "remove_item: no item '%.100s'", id->str);
+    fputs("\"ok\":true,\"id\":", out);
+    g2r_json_write_string(out, id->str, id->len);
+    fprintf(out, ",\"items\":%zu", live);
+    return G2R_OK;
+}
+
+static g2r_status op_save(g2r_server *s, FILE *out, g2r_error *err) {
+    pthread_mutex_lock(&s->state_mu);
+    g2r_status st = g2r_catalog_save(s->cat, err);
+    size_t live = g2r_catalog_live(s->cat);
+    if (!st && s->log) st = g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, err);
+    pthread_mutex_unlock(&s->state_mu);
+    if (!st) fprintf(out, "\"ok\":true,\"items\":%zu", live);
+    return st;
+}
+
+/* ---- stats */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void op_stats(g2r_server *s, FILE *out) {
+    pthread_mutex_lock(&s->state_mu);
+    size_t users = s->n_users, items = g2r_catalog_live(s->cat), events = s->n_events;
+    size_t len = g2r_ecache_len(s->cache), cap = g2r_ecache_cap(s->cache);
+    uint64_t hits = s->hits, misses = s->misses;
+    pthread_mutex_unlock(&s->state_mu);
+    fprintf(out, "\"users\":%zu,\"items\":%zu,\"events\":%zu,", users, items, events);
+    fprintf(out, "\"cache\":{\"entries\":%zu,\"capacity\":%zu,\"hits\":%llu,\"misses\":%llu,\"hit_rate\":%.4f},", len,
+            cap, (unsigned long long)hits, (unsigned long long)misses,
+            hits + misses ? (double)hits / (double)(hits + misses) : 0.0);
+    fputs("\"latency_ms\":{", out);
+    static double sorted[G2R_LAT_RING]; /* under stats_mu */
+    pthread_mutex_lock(&s->stats_mu);
+    for (int op = 0; op < OP_COUNT; op++) {
+        size_t n = s->n_lat[op] < G2R_LAT_RING ? (size_t)s->n_lat[op] : G2R_LAT_RING;
+        memcpy(sorted, s->lat[op], n * sizeof(double));
+        qsort(sorted, n, sizeof(double), cmp_double);
+        fprintf(out, "%s\"%s\":{\"n\":%llu,\"p50\":%.3f,\"p99\":%.3f}", op ? "," : "", op_names[op],
+                (unsigned long long)s->n_lat[op], n ? sorted[n / 2] : 0.0, n ? sorted[(n * 99) / 100] : 0.0);
+    }
+    pthread_mutex_unlock(&s->stats_mu);
+    fputc('}', out);
+}
+
+/* ---- one request */
+
+void g2r_server_request(g2r_server *s, const char *line, size_t len, FILE *out) {
+    double t0 = now_ms();
+    g2r_error err = {0};
+    g2r_json_doc *doc = NULL;
+    const g2r_json *o = NULL, *req = NULL;
+    int op = -1;
+    g2r_status st = g2r_json_parse(line, len, "request", &doc, &o, &err);
+    if (!st && o->type != G2R_JSON_OBJECT) st = g2r_fail(&err, G2R_EARG, "request: expected a JSON object");
+    if (!st) {
+        req = g2r_json_get(o, "req");
+        const g2r_json *name = get_typed(o, "op", G2R_JSON_STRING);
+        for (int i = 0; name && i < OP_COUNT; i++)
+            if (!strcmp(name->str, op_names[i])) op = i;
+        if (op < 0) st = g2r_fail(&err, G2R_EARG, "request: \"op\" must be one of event, rank, add_item, remove_item, save, stats");
+    }
+    /* the answer is built aside so a failing op leaves no partial members */
+    char *body = NULL;
+    size_t body_len = 0;
+    FILE *b = st ? NULL : open_memstream(&body, &body_len);
+    if (!st && !b) st = g2r_fail(&err, G2R_ENOMEM, "serve: out of memory");
+    if (!st) {
+        switch (op) {
+        case OP_EVENT: st = op_event(s, o, b, &err); break;
+        case OP_RANK: st = op_rank(s, o, b, &err); break;
+        case OP_ADD: st = op_add(s, o, b, &err); break;
+        case OP_REMOVE: st = op_remove(s, o, b, &err); break;
+        case OP_SAVE: st = op_save(s, b, &err); break;
+        default: op_stats(s, b); break;
+        }
+    }
+    if (b) fclose(b);
+    fputc('{', out);
+    if (req) {
+        fputs("\"req\":", out);
+        g2r_json_write_value(out, req);
+        fputc(',', out);
+    }
+    if (st) {
+        fputs("\"error\":", out);
+        g2r_json_write_string(out, err.msg, strlen(err.msg));
+    } else {
+        fwrite(body, 1, body_len, out);
+    }
+    fputs("}\n", out);
+    free(body);
+    g2r_json_free(doc);
+    if (op >= 0 && !st) {
+        double ms = now_ms() - t0;
+        pthread_mutex_lock(&s->stats_mu);
+        s->lat[op][s->n_lat[op] % G2R_LAT_RING] = ms;
+        s->n_lat[op]++;
+        pthread_mutex_unlock(&s->stats_mu);
+    }
+}
