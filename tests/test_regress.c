@@ -16,6 +16,7 @@
 #include "tests/fuzz/fuzz_items.c"
 #include "tests/fuzz/fuzz_json.c"
 #include "tests/fuzz/fuzz_safetensors.c"
+#include "tests/fuzz/fuzz_serve.c"
 #include "tests/fuzz/fuzz_tokenize.c"
 #include "tests/fuzz/fuzz_vocab.c"
 #include "tests/harness.h"
@@ -50,9 +51,11 @@ static int replay_dir(const char *dir, fuzz_fn fn) {
             int failed_before = t_failed();
             g2r_status s = fn(buf, got);
             /* hand-made inputs say in their name what must happen */
-            if (!strncmp(names[i], "ok-", 3)) CHECK(s == G2R_OK);
-            if (!strncmp(names[i], "bad-", 4)) CHECK(s != G2R_OK);
-            if (t_failed() && !failed_before) fprintf(stderr, "  (input: %s)\n", path);
+            int expect_ok = !strncmp(names[i], "ok-", 3), expect_bad = !strncmp(names[i], "bad-", 4);
+            if ((expect_ok && s != G2R_OK) || (expect_bad && s == G2R_OK))
+                t_fail(__FILE__, __LINE__, "%s: status %d, expected %s", path, (int)s, expect_ok ? "success" : "a refusal");
+            else if (t_failed() && !failed_before)
+                fprintf(stderr, "  (input: %s)\n", path);
             free(buf);
         }
         free(names[i]);
@@ -77,6 +80,7 @@ TEST(regress_vocabulary_files_load_or_fail_cleanly) { replay("vocab", fuzz_vocab
 TEST(regress_index_files_open_or_fail_cleanly) { replay("index", fuzz_index); }
 TEST(regress_history_lines_load_or_fail_cleanly) { replay("history", fuzz_history); }
 TEST(regress_catalogs_index_or_fail_cleanly) { replay("items", fuzz_items); }
+TEST(regress_serve_requests_get_one_json_line_each) { replay("serve", fuzz_serve); }
 
 /* Without sanitizers the over-read of bad-records-size-wraps may stop at the
  * first stray NaN past the mapping and pass as a clean refusal; the message

@@ -189,3 +189,25 @@ put("items", "bad-id-number", '{"id":1,"text":"x"}\n')
 put("items", "bad-line-too-long", '{"id":"a","text":"' + "x" * 300 + '"}\n')
 put("items", "ok-empty-catalog", "\n\n")
 put("items", "ok-long-text-in-context", '{"id":"a","text":"' + "word " * 45 + '"}\n')
+
+# ---- serve requests (one input = up to 64 request lines to a fresh server)
+seed("serve", "session", "\n".join([
+    '{"op":"event","user":"u1","text":"red running shoes","event":"view","ts":1732780800,"item":"shoe","req":1}',
+    '{"op":"event","user":"u1","text":"camping","event":"search","ts":1732780900,"weight":2}',
+    '{"op":"rank","user":"u1","k":3,"mmr":0.5,"exclude_seen":true,"explain":true,"req":"r2"}',
+    '{"op":"rank","user":"u1","k":2,"rerank":2,"alpha":0.3}',
+    '{"op":"add_item","id":"sock","text":"wool socks","color":"grey"}',
+    '{"op":"remove_item","id":"pan"}',
+    '{"op":"save"}',
+    '{"op":"stats"}']) + "\n")
+seed("serve", "errors", '{"op":"nope"}\n[1,2]\n{"op":"rank","user":"nobody","k":1}\n{"op":"rank","user":"u","k":-5}\n'
+     '{"op":"event","user":"u","text":"x","ts":"soon"}\nnot json\n\n')
+put("serve", "long-line-handled-whole", '{"op":"event","user":"u","text":"' + "x" * 600 + '","event":"view","ts":1}\n')
+put("serve", "bad-k-huge", '{"op":"event","user":"u","text":"x","event":"view","ts":1}\n{"op":"rank","user":"u","k":1e300}\n')
+put("serve", "bad-weight-inf", '{"op":"event","user":"u","text":"x","event":"view","ts":1,"weight":1e999}\n')
+put("serve", "ok-remove-everything-then-rank", '{"op":"remove_item","id":"shoe"}\n{"op":"remove_item","id":"pan"}\n'
+    '{"op":"remove_item","id":"tent"}\n{"op":"remove_item","id":"book"}\n'
+    '{"op":"event","user":"u","text":"x","event":"view","ts":1}\n{"op":"rank","user":"u","k":5,"mmr":0.5}\n')
+put("serve", "bad-add-item-empty-id", '{"op":"add_item","id":"","text":"x"}\n')
+put("serve", "ok-add-then-rank", '{"op":"add_item","id":"new","text":"a new thing"}\n'
+    '{"op":"event","user":"u","text":"thing","event":"view","ts":1,"item":"new"}\n{"op":"rank","user":"u","k":10}\n')
