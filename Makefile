@@ -137,6 +137,27 @@ $(BUILD)/bench/topk_bench: $(BUILD)/bench/topk_bench.o $(LIB)
 bench-topk: $(BUILD)/bench/topk_bench
 	$(BUILD)/bench/topk_bench $(TOPK_ARGS)
 
+# --- bench ---
+# make bench: a GPT-2-124M-shaped model of random weights (the same file as
+# make run), converted once to f16, bf16 and q8, then `gpt2rank bench` on all
+# four: throughput beside the machine's ceilings and PyTorch, and accuracy.
+# BENCH_ARGS=--quick checks that everything works in about a minute.
+BENCH_MODEL ?= models/gpt2-124M-random.safetensors
+BENCH_ARGS  ?=
+BENCH_OBJS   = $(BUILD)/bench/ceilings.o
+CLI_OBJS    += $(BENCH_OBJS)
+$(BIN): $(BENCH_OBJS)
+
+bench: $(BIN)
+	@mkdir -p $(dir $(BENCH_MODEL)) bench/out
+	@test -f $(BENCH_MODEL) || { echo "writing $(BENCH_MODEL) (124M shape, random weights)"; \
+		$(abspath $(BIN)) mkmodel -o $(BENCH_MODEL); }
+	@for d in f16 bf16 q8; do f=$(BENCH_MODEL:.safetensors=)-$$d.safetensors; \
+		test $$f -nt $(BENCH_MODEL) || $(abspath $(BIN)) convert -m $(BENCH_MODEL) -o $$f --dtype $$d || exit 1; done
+	$(abspath $(BIN)) bench -m $(BENCH_MODEL) --f16 $(BENCH_MODEL:.safetensors=)-f16.safetensors \
+		--bf16 $(BENCH_MODEL:.safetensors=)-bf16.safetensors --q8 $(BENCH_MODEL:.safetensors=)-q8.safetensors \
+		--json bench/out/bench.json $(BENCH_ARGS)
+
 # --- serve ---
 # make serve-bench: the serve latency table (bench/serve_bench.sh) on a small
 # model; SERVE_BENCH_FULL=1 for the 124M-shaped model and 100,000 items.

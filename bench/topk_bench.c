@@ -33,7 +33,6 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static size_t esize(g2r_vec_dtype t) { return t == G2R_VEC_F32 ? 4 : t == G2R_VEC_F16 ? 2 : 1; }
 
 static void random_unit(g2r_rng *r, float *v, int dim) {
     double ss = 0;
@@ -46,16 +45,16 @@ static void random_unit(g2r_rng *r, float *v, int dim) {
 
 /* The vectors as the index stores them: rows padded to 64 bytes, 64-byte aligned. */
 static g2r_vectors encode(const float *x, size_t n, int dim, g2r_vec_dtype t) {
-    size_t stride = (((size_t)dim * esize(t) + 63) & ~(size_t)63) / esize(t);
-    unsigned char *data = aligned_alloc(64, n * stride * esize(t) + 64);
+    size_t stride = (((size_t)dim * g2r_vec_dtype_size(t) + 63) & ~(size_t)63) / g2r_vec_dtype_size(t);
+    unsigned char *data = aligned_alloc(64, n * stride * g2r_vec_dtype_size(t) + 64);
     float *scale = t == G2R_VEC_Q8 ? malloc(sizeof(float) * n) : NULL;
     if (!data || (t == G2R_VEC_Q8 && !scale)) {
         fprintf(stderr, "topk_bench: out of memory\n");
         exit(1);
     }
-    memset(data, 0, n * stride * esize(t));
+    memset(data, 0, n * stride * g2r_vec_dtype_size(t));
     for (size_t i = 0; i < n; i++) {
-        float s = g2r_index_encode_row(data + i * stride * esize(t), x + i * dim, dim, t);
+        float s = g2r_index_encode_row(data + i * stride * g2r_vec_dtype_size(t), x + i * dim, dim, t);
         if (scale) scale[i] = s;
     }
     return (g2r_vectors){t, dim, n, stride, data, scale, NULL};
@@ -210,7 +209,7 @@ int main(int argc, char **argv) {
                 for (int b = 0; b < batches; b++)
                     g2r_topk(s, &v[t], q + (size_t)(b % 3) * NQ * dim, NQ, k, NULL, 0, hits, &got, &err);
                 double qps = batches * NQ / ((now_ms() - t0) / 1e3);
-                double bytes = (double)n * v[t].stride * esize(v[t].dtype) + (v[t].scale ? 4.0 * n : 0);
+                double bytes = (double)n * v[t].stride * g2r_vec_dtype_size(v[t].dtype) + (v[t].scale ? 4.0 * n : 0);
                 double ceil_ms = bytes / (gbps * 1e6);
                 const char *name = g2r_vec_dtype_name(v[t].dtype);
                 char fp50[32] = "-", fratio[32] = "-";

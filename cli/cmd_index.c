@@ -26,7 +26,7 @@ int cmd_index(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *v;
     long drop = 0, max_line = 0;
     cli_model_opts mo = {0};
-    g2r_build_options o = {G2R_VEC_F32, G2R_POOL_MEAN, 0, 0, 0, isatty(2), 0};
+    g2r_build_options o = {G2R_VEC_F32, G2R_POOL_MEAN, 0, 0, 0, isatty(2) ? 2 : 1, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int got = cli_model_arg("index", argc, argv, &i, &mo);

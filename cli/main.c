@@ -25,6 +25,7 @@ static const command commands[] = {
     {"rank", cmd_rank, "rank an index for a user's history (JSON)"},
     {"topk", cmd_topk, "exact cosine top-K over raw float32 matrices"},
     {"eval", cmd_eval, "leave-one-out Recall@K, NDCG@K, coverage, diversity"},
+    {"bench", cmd_bench, "throughput beside the machine's ceilings and PyTorch; accuracy of each dtype"},
     {"serve", cmd_serve, "keep the model and index in memory; answer JSON Lines requests (stdin or TCP)"},
 };
 

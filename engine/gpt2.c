@@ -45,29 +45,36 @@ typedef struct {
     const g2r_matrix *w;
     const float *bias;
     int T, N, gelu, transposed;
+    int cols; /* output columns per task */
 } matmul_job;
 
 static void matmul_task(void *ctx, int task, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
-    int n0 = task * COLS_PER_TASK, n1 = imin(n0 + COLS_PER_TASK, j->N);
+    int n0 = task * j->cols, n1 = imin(n0 + j->cols, j->N);
     if (j->transposed)
         j->k->matmul_nt(j->out, j->ldo, j->in, j->w, j->T, n0, n1);
     else
         j->k->matmul(j->out, j->ldo, j->in, j->w, j->bias, j->T, n0, n1, j->gelu);
 }
 
-/* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols */
+/* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols.
+ * A few rows (decode) are bound by reading W: two wide blocks of columns per
+ * thread, so every weight row is read in long runs and a thread slowed by
+ * something else can still be helped; more rows are bound by FMAs, and small
+ * blocks balance the threads. */
 static void matmul(g2r_model *m, float *out, const float *in, const g2r_matrix *w, const float *bias, int T,
                    int gelu) {
-    matmul_job j = {m->k, out, w->cols, in, w, bias, T, w->cols, gelu, 0};
-    g2r_pool_run(m->pool, ceil_div(w->cols, COLS_PER_TASK), matmul_task, &j);
+    int cols = COLS_PER_TASK;
+    if (T < 4) cols = ceil_div(ceil_div(w->cols, 2 * g2r_pool_size(m->pool)), COLS_PER_TASK) * COLS_PER_TASK;
+    matmul_job j = {m->k, out, w->cols, in, w, bias, T, w->cols, gelu, 0, cols};
+    g2r_pool_run(m->pool, ceil_div(w->cols, cols), matmul_task, &j);
 }
 
 /* logits[T, V] = in[T, C] wte[V, C]^T */
 static void logits_tied(g2r_model *m, float *logits, const float *in, int T) {
     const g2r_matrix *wte = &m->w.wte;
-    matmul_job j = {m->k, logits, wte->rows, in, wte, NULL, T, wte->rows, 0, 1};
+    matmul_job j = {m->k, logits, wte->rows, in, wte, NULL, T, wte->rows, 0, 1, COLS_PER_TASK};
     g2r_pool_run(m->pool, ceil_div(wte->rows, COLS_PER_TASK), matmul_task, &j);
 }
 
@@ -93,35 +100,6 @@ static void layernorm(g2r_model *m, float *out, const float *in, const float *g,
 
 /* ---------------------------------------------------------------- attention */
 
-/* attend() over keys and values in two runs: n1 positions at k1/v1, then n2 at
- * k2/v2 (a shared prefix, then the sequence's own positions).  The same
- * arithmetic, in the same order, as the scalar kernel's attend(). */
-static void attend_two(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
-                       const float *v2, int n2, int hd, size_t stride, float *scratch) {
-    float scale = 1.0f / sqrtf((float)hd);
-    float mx = -INFINITY;
-    for (int j = 0; j < n1 + n2; j++) {
-        const float *kj = j < n1 ? k1 + (size_t)j * stride : k2 + (size_t)(j - n1) * stride;
-        float s = 0.0f;
-        for (int d = 0; d < hd; d++) s += q[d] * kj[d];
-        s *= scale;
-        scratch[j] = s;
-        if (s > mx) mx = s;
-    }
-    float sum = 0.0f;
-    for (int j = 0; j < n1 + n2; j++) {
-        scratch[j] = expf(scratch[j] - mx);
-        sum += scratch[j];
-    }
-    float inv = 1.0f / sum;
-    for (int d = 0; d < hd; d++) out[d] = 0.0f;
-    for (int j = 0; j < n1 + n2; j++) {
-        const float *vj = j < n1 ? v1 + (size_t)j * stride : v2 + (size_t)(j - n1) * stride;
-        float p = scratch[j] * inv;
-        for (int d = 0; d < hd; d++) out[d] += p * vj[d];
-    }
-}
-
 typedef struct {
     g2r_session *s;
     const float *k_layer, *v_layer; /* this layer's caches, [n_slots][C] */
@@ -144,8 +122,8 @@ static void attention_task(void *ctx, int task, int thread) {
         s->m->k->attend(out, q, j->k_layer + own, j->v_layer + own, p + 1, hd, (size_t)C, scratch);
     } else {
         size_t shared = (size_t)s->seqs[sq->src].base * C + (size_t)h * hd;
-        attend_two(out, q, j->k_layer + shared, j->v_layer + shared, sq->n_shared, j->k_layer + own,
-                   j->v_layer + own, p + 1 - sq->n_shared, hd, (size_t)C, scratch);
+        s->m->k->attend2(out, q, j->k_layer + shared, j->v_layer + shared, sq->n_shared, j->k_layer + own,
+                         j->v_layer + own, p + 1 - sq->n_shared, hd, (size_t)C, scratch);
     }
 }
 

@@ -218,6 +218,7 @@ typedef enum {
 } g2r_vec_dtype;
 
 const char *g2r_vec_dtype_name(g2r_vec_dtype t); /* "f32", "f16", "q8" */
+size_t g2r_vec_dtype_size(g2r_vec_dtype t);      /* bytes per element: 4, 2, 1 */
 
 /* count rows of dim elements; row r starts r*stride elements after data.
  * Row r's value is scale[r] * stored row (scale NULL: 1).  refine, when not
@@ -356,7 +357,7 @@ typedef struct {
     int center;            /* subtract the catalog mean */
     int drop_pc;           /* remove this many top principal directions */
     int append;            /* keep out_path's items (when it exists); reuse vectors of unchanged texts */
-    int progress;          /* a progress line on stderr */
+    int progress;          /* stderr: 0 nothing, 1 a summary line, 2 also a live progress line */
     size_t max_line;       /* JSON Lines limit; 0: 1 MiB */
 } g2r_build_options;
 

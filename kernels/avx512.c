@@ -1,4 +1,594 @@
-/* avx512.c — AVX-512 kernels (not yet written: the dispatcher falls back to scalar). */
+/* avx512.c — AVX-512 kernels: 16 floats per register.
+ *
+ * Same functions as scalar.c.  Two rules make the results independent of how
+ * the engine splits the work:
+ *   - every output column is one FMA chain over k = 0..K-1 in order, started
+ *     from 0, then + bias, then GELU — whatever tile, range or batch size it
+ *     is computed in (so a column gives the same bits for any [n0, n1), any T
+ *     and any thread count);
+ *   - dot products (matmul_nt, attention scores) keep one 16-lane chain per
+ *     output and reduce it with one fixed tree (hsum).
+ * Weights are read where they lie (the mmap'd file): F16, BF16 and Q8 are
+ * widened 16 at a time, in registers or into a small per-thread tile. */
 #include "kernels/kernels.h"
 
+/* Built with this ISA's flags (the Makefile gives them to files named for it);
+ * elsewhere the table is absent and the dispatcher falls back. */
+#if defined(__AVX512F__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* Lanes [0, n) of 16 (n may be <= 0 or >= 16). */
+static ALWAYS_INLINE __mmask16 lanes(int n) {
+    if (n <= 0) return 0;
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+/* Loads and stores of lanes m: plain instructions when m is all 16 (masked
+ * stores are slow on some CPUs and block store-to-load forwarding). */
+static ALWAYS_INLINE __m512 ld(const float *p, __mmask16 m) {
+    return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+static ALWAYS_INLINE void st(float *p, __mmask16 m, __m512 v) {
+    if (m == 0xffff) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, m, v);
+}
+
+/* The one reduction tree for 16 lanes: 512 -> 256 -> 128, then (b0+b2)+(b1+b3). */
+static ALWAYS_INLINE __m128 fold128(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+}
+
+static ALWAYS_INLINE float hsum(__m512 v) {
+    __m128 b = fold128(v);
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+
+/* Four hsum()s at once, lane i = hsum(vi), bit-for-bit. */
+static ALWAYS_INLINE __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+    __m128 r0 = fold128(v0), r1 = fold128(v1), r2 = fold128(v2), r3 = fold128(v3);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    return _mm_add_ps(_mm_add_ps(r0, r2), _mm_add_ps(r1, r3));
+}
+
+/* e^x, Cephes' polynomial on [-ln2/2, ln2/2]; about 2 ulp.  x is clamped so
+ * the result stays a normal float (e^-87.3 ~ 1.2e-38, e^88.4 ~ 2.4e38). */
+static ALWAYS_INLINE __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.3762626647949f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* GELU, tanh form: 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+ * The sigmoid form has no cancellation, so it is as accurate as exp16. */
+static ALWAYS_INLINE __m512 gelu16(__m512 x) {
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 u = _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.7978845608028654f)),
+                             _mm512_fmadd_ps(x2, _mm512_set1_ps(0.044715f), _mm512_set1_ps(1.0f)));
+    __m512 e = exp16(_mm512_mul_ps(u, _mm512_set1_ps(-2.0f)));
+    return _mm512_div_ps(x, _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+}
+
+/* ------------------------------------------------------------ weight loads */
+
+/* Where row r of a weight matrix starts, and its Q8 scales. */
+typedef struct {
+    const void *q;      /* element (r, 0) */
+    const float *scale; /* Q8 rows layout: scale of (r, 0), indexed by column; cols layout: row r's groups */
+} wrow;
+
+static ALWAYS_INLINE wrow w_row(const g2r_matrix *w, g2r_dtype dt, int r) {
+    size_t i = (size_t)r * (size_t)w->cols;
+    wrow row = {0};
+    switch (dt) {
+    case G2R_DT_F32: row.q = (const float *)w->data + i; break;
+    case G2R_DT_F16:
+    case G2R_DT_BF16: row.q = (const uint16_t *)w->data + i; break;
+    case G2R_DT_Q8:
+        row.q = (const int8_t *)w->data + i;
+        row.scale = w->q8_layout == G2R_Q8_GROUP_ROWS ? w->scale + (size_t)(r / w->group) * (size_t)w->cols
+                                                       : w->scale + (size_t)r * (size_t)(w->cols / w->group);
+        break;
+    }
+    return row;
+}
+
+/* Cols layout with groups that split a 16-lane chunk: one scale per lane. */
+static __attribute__((noinline)) __m512 q8_scales_split(const float *s, int g, int c, __mmask16 m) {
+    float v[16];
+    for (int i = 0; i < 16; i++) v[i] = (m >> i) & 1 ? s[(c + i) / g] : 0.0f;
+    return _mm512_loadu_ps(v);
+}
+
+/* Scales of columns [c, c+16) of a Q8 row (lanes outside m: 0). */
+static ALWAYS_INLINE __m512 q8_scales(const g2r_matrix *w, wrow row, int c, __mmask16 m) {
+    if (w->q8_layout == G2R_Q8_GROUP_ROWS) return ld(row.scale + c, m);
+    int g = w->group;
+    if (!m) return _mm512_setzero_ps(); /* c may be past the row */
+    if (c / g == (c + 15) / g) return _mm512_set1_ps(row.scale[c / g]);
+    return q8_scales_split(row.scale, g, c, m);
+}
+
+/* 16 halves (F16 or BF16 bits) from element c. */
+static ALWAYS_INLINE __m256i half16(const void *q, int c, __mmask16 m) {
+    const uint16_t *p = (const uint16_t *)q + c;
+    return m == 0xffff ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(m, p);
+}
+
+/* Elements [c, c+16) of a row as floats, exactly as scalar.c's elem() gives them
+ * (lanes outside m read as 0 and touch no memory). */
+static ALWAYS_INLINE __m512 w_load(const g2r_matrix *w, g2r_dtype dt, wrow row, int c, __mmask16 m) {
+    switch (dt) {
+    case G2R_DT_F32: return ld((const float *)row.q + c, m);
+    case G2R_DT_F16: return _mm512_cvtph_ps(half16(row.q, c, m));
+    case G2R_DT_BF16: return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half16(row.q, c, m)), 16));
+    case G2R_DT_Q8: {
+        const int8_t *p = (const int8_t *)row.q + c;
+        __m128i b = m == 0xffff ? _mm_loadu_si128((const __m128i *)p) : _mm_maskz_loadu_epi8(m, p);
+        __m512i q = _mm512_cvtepi8_epi32(b);
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(q), q8_scales(w, row, c, m));
+    }
+    }
+    return _mm512_setzero_ps();
+}
+
+/* bias[n..n+16) + acc, then GELU if asked: the epilogue every matmul path shares. */
+static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask16 m, int gelu) {
+    __m512 b = bias ? ld(bias + n, m) : _mm512_setzero_ps();
+    __m512 v = _mm512_add_ps(acc, b);
+    return gelu ? gelu16(v) : v;
+}
+
+/* ------------------------------------------------------------------ matmul */
+
+/* Few rows (decode): stream the weights once, R = 4 rows of them at a time,
+ * accumulating in out itself (it stays in L1); T <= 3 input rows share each load. */
+static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
+                                     const wrow *rows, int n, __mmask16 m, __m512 x[3][4]) {
+    __m512 wv[4];
+    /* Narrow rows are short streams for the hardware prefetcher: fetch 4 rows ahead.
+     * (F32 rows are long enough; prefetching them measured slower.) */
+    size_t es = dt == G2R_DT_Q8 ? 1 : 2, ahead = 4 * (size_t)w->cols * es;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const char *p = (const char *)rows[r].q + (size_t)n * es;
+        if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) _mm_prefetch(p + ahead, _MM_HINT_T0);
+        wv[r] = w_load(w, dt, rows[r], n, m);
+    }
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++) {
+        float *o = out + (size_t)t * ldo + n;
+        __m512 acc = ld(o, m);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc = _mm512_fmadd_ps(x[t][r], wv[r], acc);
+        st(o, m, acc);
+    }
+}
+
+static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, int ldo, const float *in,
+                                      const g2r_matrix *w, int k, int n0, int n1) {
+    int K = w->rows, nf = n0 + ((n1 - n0) & ~15); /* [n0, nf): whole vectors */
+    wrow rows[4];
+    __m512 x[3][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        rows[r] = w_row(w, dt, k + r);
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) x[t][r] = _mm512_set1_ps(in[(size_t)t * K + k + r]);
+    }
+    for (int n = n0; n < nf; n += 16) stream_vec(dt, T, R, out, ldo, w, rows, n, 0xffff, x);
+    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, lanes(n1 - nf), x);
+}
+
+static ALWAYS_INLINE void mm_stream_t(g2r_dtype dt, int T, float *out, int ldo, const float *in, const g2r_matrix *w,
+                                      const float *bias, int n0, int n1, int gelu) {
+    int K = w->rows, k = 0;
+    for (int t = 0; t < T; t++)
+        for (int n = n0; n < n1; n += 16) st(out + (size_t)t * ldo + n, lanes(n1 - n), _mm512_setzero_ps());
+    for (; k + 4 <= K; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1);
+    for (; k < K; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1);
+    for (int t = 0; t < T; t++)
+        for (int n = n0; n < n1; n += 16) {
+            __mmask16 m = lanes(n1 - n);
+            float *o = out + (size_t)t * ldo + n;
+            st(o, m, finish(ld(o, m), bias, n, m, gelu));
+        }
+}
+
+static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,
+                                    const float *bias, int T, int n0, int n1, int gelu) {
+    if (T == 1) mm_stream_t(dt, 1, out, ldo, in, w, bias, n0, n1, gelu);
+    else if (T == 2) mm_stream_t(dt, 2, out, ldo, in, w, bias, n0, n1, gelu);
+    else mm_stream_t(dt, 3, out, ldo, in, w, bias, n0, n1, gelu);
+}
+
+/* Many rows (prefill): a register-tiled micro-kernel.  A tile of KC x NR weights
+ * is widened into a per-thread buffer (stays in L1), then every MR-row block of
+ * the input runs over it with MR x NR accumulators in registers: 6 x 64 = 24
+ * of the 32 registers; each k step is 4 loads and 6 broadcasts for 24 FMAs.
+ * NR = 64 matches the engine's column blocks. */
+#define MR 6
+#define NR 64
+#define TV (NR / 16) /* vectors per tile row */
+#define KC 128
+
+static _Thread_local float tile[KC * NR] __attribute__((aligned(64)));
+
+static ALWAYS_INLINE void pack_tile(g2r_dtype dt, const g2r_matrix *w, int k0, int kc, int n, const __mmask16 mk[TV]) {
+    int full = mk[TV - 1] == 0xffff;
+    for (int k = 0; k < kc; k++) {
+        wrow row = w_row(w, dt, k0 + k);
+        float *t = tile + k * NR;
+        if (full) {
+#pragma GCC unroll 4
+            for (int j = 0; j < TV; j++) _mm512_store_ps(t + 16 * j, w_load(w, dt, row, n + 16 * j, 0xffff));
+        } else {
+            for (int j = 0; j < TV; j++) _mm512_store_ps(t + 16 * j, w_load(w, dt, row, n + 16 * j, mk[j]));
+        }
+    }
+}
+
+/* out[m rows][NR] (+)= in[m rows][kc] * tile; first: start from 0; last: bias + GELU. */
+static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[TV],
+                                int first, int last, const float *bias, int n, int gelu) {
+    __m512 acc[MR][TV];
+#pragma GCC unroll 6
+    for (int i = 0; i < m; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < TV; j++)
+            acc[i][j] = first ? _mm512_setzero_ps() : ld(out + (size_t)i * ldo + 16 * j, mk[j]);
+    for (int k = 0; k < kc; k++) {
+        __m512 b[TV];
+#pragma GCC unroll 4
+        for (int j = 0; j < TV; j++) b[j] = _mm512_load_ps(tile + k * NR + 16 * j);
+#pragma GCC unroll 6
+        for (int i = 0; i < m; i++) {
+            __m512 x = _mm512_set1_ps(a[(size_t)i * lda + k]);
+#pragma GCC unroll 4
+            for (int j = 0; j < TV; j++) acc[i][j] = _mm512_fmadd_ps(x, b[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < m; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < TV; j++) {
+            if (!mk[j]) continue;
+            __m512 v = last ? finish(acc[i][j], bias, n + 16 * j, mk[j], gelu) : acc[i][j];
+            st(out + (size_t)i * ldo + 16 * j, mk[j], v);
+        }
+}
+
+/* One micro() per row count, so each has its accumulators in registers. */
+static void micro_m(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[TV], int first,
+                    int last, const float *bias, int n, int gelu) {
+    switch (m) {
+    case 6: micro(6, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
+    case 5: micro(5, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
+    case 4: micro(4, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
+    case 3: micro(3, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
+    case 2: micro(2, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
+    default: micro(1, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
+    }
+}
+
+static ALWAYS_INLINE void mm_tiled(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,
+                                   const float *bias, int T, int n0, int n1, int gelu) {
+    int K = w->rows;
+    for (int n = n0; n < n1; n += NR) {
+        __mmask16 mk[TV];
+        for (int j = 0; j < TV; j++) mk[j] = lanes(n1 - n - 16 * j);
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            pack_tile(dt, w, k0, kc, n, mk);
+            for (int t = 0; t < T; t += MR)
+                micro_m(T - t < MR ? T - t : MR, out + (size_t)t * ldo + n, ldo, in + (size_t)t * K + k0, K, kc, mk,
+                        k0 == 0, k0 + kc == K, bias, n, gelu);
+        }
+    }
+}
+
+static ALWAYS_INLINE void mm(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias,
+                             int T, int n0, int n1, int gelu) {
+    /* Both paths compute each column identically, so this choice never changes the result. */
+    if (T >= 4) mm_tiled(dt, out, ldo, in, w, bias, T, n0, n1, gelu);
+    else mm_stream(dt, out, ldo, in, w, bias, T, n0, n1, gelu);
+}
+
+static void mm_f32(float *o, int ldo, const float *in, const g2r_matrix *w, const float *b, int T, int n0, int n1, int g) {
+    mm(G2R_DT_F32, o, ldo, in, w, b, T, n0, n1, g);
+}
+static void mm_f16(float *o, int ldo, const float *in, const g2r_matrix *w, const float *b, int T, int n0, int n1, int g) {
+    mm(G2R_DT_F16, o, ldo, in, w, b, T, n0, n1, g);
+}
+static void mm_bf16(float *o, int ldo, const float *in, const g2r_matrix *w, const float *b, int T, int n0, int n1, int g) {
+    mm(G2R_DT_BF16, o, ldo, in, w, b, T, n0, n1, g);
+}
+static void mm_q8(float *o, int ldo, const float *in, const g2r_matrix *w, const float *b, int T, int n0, int n1, int g) {
+    mm(G2R_DT_Q8, o, ldo, in, w, b, T, n0, n1, g);
+}
+
+static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0, int n1,
+                   int gelu) {
+    if (T <= 0 || n1 <= n0) return;
+    switch (w->dtype) {
+    case G2R_DT_F32: mm_f32(out, ldo, in, w, bias, T, n0, n1, gelu); break;
+    case G2R_DT_F16: mm_f16(out, ldo, in, w, bias, T, n0, n1, gelu); break;
+    case G2R_DT_BF16: mm_bf16(out, ldo, in, w, bias, T, n0, n1, gelu); break;
+    case G2R_DT_Q8: mm_q8(out, ldo, in, w, bias, T, n0, n1, gelu); break;
+    }
+}
+
+/* --------------------------------------------------------------- matmul_nt */
+
+/* NT input rows x NV weight rows of dot products, one 16-lane chain each.
+ * Rows past the end are clamped to the last one (computed, not stored). */
+#define NT_ROWS 64 /* input rows per pass over the weights: keeps them in L2 */
+
+static ALWAYS_INLINE void nt_step(g2r_dtype dt, int NT, int NV, __m512 acc[4][8], const g2r_matrix *w,
+                                  const wrow *rows, const float *const *x, int k, __mmask16 m) {
+    __m512 wv[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; i++) wv[i] = w_load(w, dt, rows[i], k, m);
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; j++) {
+        __m512 xv = ld(x[j] + k, m);
+#pragma GCC unroll 8
+        for (int i = 0; i < NV; i++) acc[j][i] = _mm512_fmadd_ps(xv, wv[i], acc[j][i]);
+    }
+}
+
+static ALWAYS_INLINE void nt_block(g2r_dtype dt, int NT, int NV, float *out, int ldo, const float *in,
+                                   const g2r_matrix *w, int t, int nt, int v, int nv) {
+    int K = w->cols;
+    wrow rows[8];
+    const float *x[4];
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; i++) rows[i] = w_row(w, dt, v + (i < nv ? i : nv - 1));
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; j++) x[j] = in + (size_t)(t + (j < nt ? j : nt - 1)) * K;
+    __m512 acc[4][8];
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; j++)
+#pragma GCC unroll 8
+        for (int i = 0; i < NV; i++) acc[j][i] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) nt_step(dt, NT, NV, acc, w, rows, x, k, 0xffff);
+    if (k < K) nt_step(dt, NT, NV, acc, w, rows, x, k, lanes(K - k));
+#pragma GCC unroll 4
+    for (int j = 0; j < NT && j < nt; j++)
+#pragma GCC unroll 2
+        for (int i = 0; i < NV; i += 4) {
+            float s[4];
+            _mm_storeu_ps(s, hsum4(acc[j][i], acc[j][i + 1], acc[j][i + 2], acc[j][i + 3]));
+            for (int l = 0; l < 4 && i + l < nv; l++) out[(size_t)(t + j) * ldo + v + i + l] = s[l];
+        }
+}
+
+static ALWAYS_INLINE void nt(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0,
+                             int v1) {
+    for (int tc = 0; tc < T; tc += NT_ROWS) {
+        int tn = T - tc < NT_ROWS ? T - tc : NT_ROWS;
+        for (int v = v0; v < v1; v += 4) {
+            int nv = v1 - v < 4 ? v1 - v : 4;
+            int t = tc;
+            for (; t + 4 <= tc + tn; t += 4) nt_block(dt, 4, 4, out, ldo, in, w, t, 4, v, nv);
+            for (; t < tc + tn; t++) nt_block(dt, 1, 4, out, ldo, in, w, t, 1, v, nv);
+        }
+    }
+}
+
+/* Decode: one input row against 8 weight rows at a time. */
+static ALWAYS_INLINE void nt1(g2r_dtype dt, float *out, const float *in, const g2r_matrix *w, int v0, int v1) {
+    for (int v = v0; v < v1; v += 8) nt_block(dt, 1, 8, out, 0, in, w, 0, 1, v, v1 - v < 8 ? v1 - v : 8);
+}
+
+static void nt_f32(float *o, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    if (T == 1) nt1(G2R_DT_F32, o, in, w, v0, v1); else nt(G2R_DT_F32, o, ldo, in, w, T, v0, v1);
+}
+static void nt_f16(float *o, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    if (T == 1) nt1(G2R_DT_F16, o, in, w, v0, v1); else nt(G2R_DT_F16, o, ldo, in, w, T, v0, v1);
+}
+static void nt_bf16(float *o, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    if (T == 1) nt1(G2R_DT_BF16, o, in, w, v0, v1); else nt(G2R_DT_BF16, o, ldo, in, w, T, v0, v1);
+}
+static void nt_q8(float *o, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    if (T == 1) nt1(G2R_DT_Q8, o, in, w, v0, v1); else nt(G2R_DT_Q8, o, ldo, in, w, T, v0, v1);
+}
+
+static void matmul_nt(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    if (T <= 0 || v1 <= v0) return;
+    switch (w->dtype) {
+    case G2R_DT_F32: nt_f32(out, ldo, in, w, T, v0, v1); break;
+    case G2R_DT_F16: nt_f16(out, ldo, in, w, T, v0, v1); break;
+    case G2R_DT_BF16: nt_bf16(out, ldo, in, w, T, v0, v1); break;
+    case G2R_DT_Q8: nt_q8(out, ldo, in, w, T, v0, v1); break;
+    }
+}
+
+/* ------------------------------------------------------------- the others */
+
+static void layernorm(float *out, const float *in, const float *g, const float *b, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const float *x = in + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        __m512 s = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16) s = _mm512_add_ps(s, ld(x + i, lanes(C - i)));
+        __m512 mean = _mm512_set1_ps(hsum(s) / (float)C);
+        __m512 v = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16) {
+            __mmask16 m = lanes(C - i);
+            __m512 d = _mm512_maskz_sub_ps(m, ld(x + i, m), mean);
+            v = _mm512_fmadd_ps(d, d, v);
+        }
+        __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(hsum(v) / (float)C + 1e-5f));
+        for (int i = 0; i < C; i += 16) {
+            __mmask16 m = lanes(C - i);
+            __m512 d = _mm512_mul_ps(_mm512_sub_ps(ld(x + i, m), mean), rstd);
+            __m512 r = _mm512_fmadd_ps(d, ld(g + i, m), ld(b + i, m));
+            st(o + i, m, r);
+        }
+    }
+}
+
+/* q . k for one key, the chain and tree every score uses. */
+/* Keys and values in two runs: positions [0, n1) at k1/v1, then [n1, n) at k2/v2
+ * (a shared prefix, then a sequence's own positions), stride floats apart. */
+typedef struct {
+    const float *k1, *v1, *k2, *v2;
+    int n1;
+    size_t stride;
+} kv_runs;
+
+static ALWAYS_INLINE const float *key_at(const kv_runs *r, int j) {
+    return j < r->n1 ? r->k1 + (size_t)j * r->stride : r->k2 + (size_t)(j - r->n1) * r->stride;
+}
+static ALWAYS_INLINE const float *val_at(const kv_runs *r, int j) {
+    return j < r->n1 ? r->v1 + (size_t)j * r->stride : r->v2 + (size_t)(j - r->n1) * r->stride;
+}
+
+static ALWAYS_INLINE __m512 dot_chain(const float *q, const float *k, int hd) {
+    __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int d = 0; d < hd; d += 16) {
+        __mmask16 m = lanes(hd - d);
+        acc = _mm512_fmadd_ps(ld(q + d, m), ld(k + d, m), acc);
+    }
+    return acc;
+}
+
+/* out (+)= sum_j p[j] v_j for hd <= 16*NV, two chains (even, odd j) kept in registers. */
+static ALWAYS_INLINE void pv_regs(int NV, float *out, const float *p, const kv_runs *r, int n_kv, int hd) {
+    __m512 a[4], b[4];
+    __mmask16 m[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < NV; i++) {
+        a[i] = b[i] = _mm512_setzero_ps();
+        m[i] = lanes(hd - 16 * i);
+    }
+    int j = 0;
+    for (; j + 2 <= n_kv; j += 2) {
+        const float *v0 = val_at(r, j), *v1 = val_at(r, j + 1);
+        __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[j + 1]);
+#pragma GCC unroll 4
+        for (int i = 0; i < NV; i++) {
+            a[i] = _mm512_fmadd_ps(p0, ld(v0 + 16 * i, m[i]), a[i]);
+            b[i] = _mm512_fmadd_ps(p1, ld(v1 + 16 * i, m[i]), b[i]);
+        }
+    }
+    if (j < n_kv) {
+        const float *v0 = val_at(r, j);
+        __m512 p0 = _mm512_set1_ps(p[j]);
+#pragma GCC unroll 4
+        for (int i = 0; i < NV; i++) a[i] = _mm512_fmadd_ps(p0, ld(v0 + 16 * i, m[i]), a[i]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NV; i++) st(out + 16 * i, m[i], _mm512_add_ps(a[i], b[i]));
+}
+
+static ALWAYS_INLINE void attend_impl(float *out, const float *q, const float *k1, const float *v1, int n1,
+                                     const float *k2, const float *v2, int n2, int hd, size_t stride, float *scratch) {
+    kv_runs runs = {k1, v1, k2, v2, n1, stride};
+    const kv_runs *r = &runs;
+    int n_kv = n1 + n2;
+    float scale = 1.0f / sqrtf((float)hd);
+    /* scores, four keys per reduction */
+    int j = 0;
+    for (; j + 4 <= n_kv; j += 4) {
+        __m128 s = hsum4(dot_chain(q, key_at(r, j), hd), dot_chain(q, key_at(r, j + 1), hd),
+                         dot_chain(q, key_at(r, j + 2), hd), dot_chain(q, key_at(r, j + 3), hd));
+        _mm_storeu_ps(scratch + j, _mm_mul_ps(s, _mm_set1_ps(scale)));
+    }
+    for (; j < n_kv; j++) scratch[j] = hsum(dot_chain(q, key_at(r, j), hd)) * scale;
+    /* softmax */
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (j = 0; j < n_kv; j += 16) {
+        __mmask16 m = lanes(n_kv - j);
+        mx = _mm512_mask_max_ps(mx, m, mx, ld(scratch + j, m));
+    }
+    __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (j = 0; j < n_kv; j += 16) {
+        __mmask16 m = lanes(n_kv - j);
+        __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(ld(scratch + j, m), vmax)));
+        st(scratch + j, m, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / hsum(sum));
+    for (j = 0; j < n_kv; j += 16) {
+        __mmask16 m = lanes(n_kv - j);
+        st(scratch + j, m, _mm512_mul_ps(ld(scratch + j, m), inv));
+    }
+    /* weighted sum of values */
+    if (hd <= 16) pv_regs(1, out, scratch, r, n_kv, hd);
+    else if (hd <= 32) pv_regs(2, out, scratch, r, n_kv, hd);
+    else if (hd <= 48) pv_regs(3, out, scratch, r, n_kv, hd);
+    else if (hd <= 64) pv_regs(4, out, scratch, r, n_kv, hd);
+    else {
+        for (int d = 0; d < hd; d += 16) st(out + d, lanes(hd - d), _mm512_setzero_ps());
+        for (j = 0; j < n_kv; j++) {
+            const float *vj = val_at(r, j);
+            __m512 p = _mm512_set1_ps(scratch[j]);
+            for (int d = 0; d < hd; d += 16) {
+                __mmask16 m = lanes(hd - d);
+                st(out + d, m, _mm512_fmadd_ps(p, ld(vj + d, m), ld(out + d, m)));
+            }
+        }
+    }
+}
+
+/* GPT-2's heads are all 64 wide: a copy of the code for that width, unrolled, without masks. */
+static void attend2(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
+                    const float *v2, int n2, int hd, size_t stride, float *scratch) {
+    if (hd == 64) attend_impl(out, q, k1, v1, n1, k2, v2, n2, 64, stride, scratch);
+    else attend_impl(out, q, k1, v1, n1, k2, v2, n2, hd, stride, scratch);
+}
+
+/* One run: the same arithmetic as attend2 with n2 = 0. */
+static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
+                   float *scratch) {
+    attend2(out, q, k, v, n_kv, k, v, 0, hd, stride, scratch);
+}
+
+static void row(float *out, const g2r_matrix *w, int r) {
+    wrow rw = w_row(w, w->dtype, r);
+    for (int c = 0; c < w->cols; c += 16) {
+        __mmask16 m = lanes(w->cols - c);
+        st(out + c, m, w_load(w, w->dtype, rw, c, m));
+    }
+}
+
+static const g2r_kernels table = {
+    .name = "avx512",
+    .kind = G2R_KERNELS_AVX512,
+    .matmul = matmul,
+    .matmul_nt = matmul_nt,
+    .layernorm = layernorm,
+    .attend = attend,
+    .attend2 = attend2,
+    .row = row,
+    .pack = NULL,
+};
+
+const g2r_kernels *g2r_kernels_avx512(void) { return &table; }
+
+#else
 const g2r_kernels *g2r_kernels_avx512(void) { return NULL; }
+#endif

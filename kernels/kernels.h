@@ -69,6 +69,12 @@ typedef struct {
     void (*attend)(float *out, const float *q, const float *k, const float *v, int n_kv, int hd,
                    size_t stride, float *scratch);
 
+    /* attend() over positions in two runs: n1 at k1/v1, then n2 at k2/v2 (a
+     * shared prefix, then a sequence's own positions), stride floats apart;
+     * bit for bit what attend() gives for the same n1 + n2 positions in one run. */
+    void (*attend2)(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
+                    const float *v2, int n2, int hd, size_t stride, float *scratch);
+
     /* Row r of W as floats (embedding lookup for any dtype). */
     void (*row)(float *out, const g2r_matrix *w, int r);
 

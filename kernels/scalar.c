@@ -73,12 +73,12 @@ static void layernorm(float *out, const float *in, const float *g, const float *
     }
 }
 
-static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
-                   float *scratch) {
+static void attend2(float *out, const float *q, const float *k1, const float *v1, int n1, const float *k2,
+                    const float *v2, int n2, int hd, size_t stride, float *scratch) {
     float scale = 1.0f / sqrtf((float)hd);
     float mx = -INFINITY;
-    for (int j = 0; j < n_kv; j++) {
-        const float *kj = k + (size_t)j * stride;
+    for (int j = 0; j < n1 + n2; j++) {
+        const float *kj = j < n1 ? k1 + (size_t)j * stride : k2 + (size_t)(j - n1) * stride;
         float s = 0.0f;
         for (int d = 0; d < hd; d++) s += q[d] * kj[d];
         s *= scale;
@@ -86,17 +86,22 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
         if (s > mx) mx = s;
     }
     float sum = 0.0f;
-    for (int j = 0; j < n_kv; j++) {
+    for (int j = 0; j < n1 + n2; j++) {
         scratch[j] = expf(scratch[j] - mx);
         sum += scratch[j];
     }
     float inv = 1.0f / sum;
     for (int d = 0; d < hd; d++) out[d] = 0.0f;
-    for (int j = 0; j < n_kv; j++) {
-        const float *vj = v + (size_t)j * stride;
+    for (int j = 0; j < n1 + n2; j++) {
+        const float *vj = j < n1 ? v1 + (size_t)j * stride : v2 + (size_t)(j - n1) * stride;
         float p = scratch[j] * inv;
         for (int d = 0; d < hd; d++) out[d] += p * vj[d];
     }
+}
+
+static void attend(float *out, const float *q, const float *k, const float *v, int n_kv, int hd, size_t stride,
+                   float *scratch) {
+    attend2(out, q, k, v, n_kv, k, v, 0, hd, stride, scratch);
 }
 
 static void row(float *out, const g2r_matrix *w, int r) {
@@ -110,6 +115,7 @@ static const g2r_kernels table = {
     .matmul_nt = matmul_nt,
     .layernorm = layernorm,
     .attend = attend,
+    .attend2 = attend2,
     .row = row,
     .pack = NULL,
 };

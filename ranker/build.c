@@ -35,15 +35,6 @@ static void free_items(item_list *l) {
     free(l->it);
 }
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 /* The object's members other than id and text, as compact JSON ("" when none). */
 static char *extra_fields(const g2r_json *o, size_t *len) {
     char *buf = NULL;
@@ -93,9 +84,9 @@ static g2r_status read_items(const char *path, size_t max_line, item_list *l, g2
         if (!st) {
             raw_item *it = &l->it[l->n++];
             memset(it, 0, sizeof *it);
-            it->id = dup_n(id->str, id->len);
+            it->id = g2r_dup_n(id->str, id->len);
             it->id_len = id->len;
-            it->text = dup_n(text->str, text->len);
+            it->text = g2r_dup_n(text->str, text->len);
             it->text_len = text->len;
             it->meta = extra_fields(o, &it->meta_len);
             if (!it->id || !it->text || !it->meta) st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
@@ -128,13 +119,13 @@ static g2r_status embed_items(g2r_model *m, const g2r_tokenizer *tok, g2r_poolin
         }
         g2r_status st = g2r_embed_texts(m, tok, pool, post, nc, texts, lens, out + c0 * (size_t)dim, err);
         if (st) return st;
-        if (progress) {
+        if (progress > 1) {
             double dt = now_s() - t0, rate = (double)(c0 + (size_t)nc) / (dt > 0 ? dt : 1e-9);
             fprintf(stderr, "\rindex: %zu/%zu items, %.1f items/s, ETA %.0f s   ", c0 + (size_t)nc, n, rate,
                     (double)(n - c0 - (size_t)nc) / rate);
         }
     }
-    if (progress && n) fputc('\n', stderr);
+    if (progress > 1 && n) fputc('\n', stderr);
     return G2R_OK;
 }
 

@@ -26,15 +26,6 @@ void g2r_history_free(g2r_history *h) {
 size_t g2r_history_len(const g2r_history *h) { return h->n; }
 const g2r_event *g2r_history_events(const g2r_history *h) { return h->ev; }
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 /* An optional string member: NULL when absent; -1 when present but not a string. */
 static int get_str(const g2r_json *o, const char *key, const g2r_json **out) {
     *out = g2r_json_get(o, key);
@@ -56,11 +47,11 @@ static g2r_status parse_event(const g2r_jsonl *r, const g2r_json *o, g2r_event *
         return g2r_fail(err, G2R_EFORMAT, "%s:%zu: \"ts\" must be a number (seconds)", p, ln);
     if (w && (w->type != G2R_JSON_NUMBER || !(w->num >= 0) || !isfinite(w->num)))
         return g2r_fail(err, G2R_EFORMAT, "%s:%zu: \"weight\" must be a non-negative number", p, ln);
-    e->user = dup_n(user ? user->str : "", user ? user->len : 0);
-    e->text = dup_n(text ? text->str : "", text ? text->len : 0);
+    e->user = g2r_dup_n(user ? user->str : "", user ? user->len : 0);
+    e->text = g2r_dup_n(text ? text->str : "", text ? text->len : 0);
     e->text_len = text ? text->len : 0;
-    e->type = dup_n(type ? type->str : "view", type ? type->len : 4);
-    e->item = item ? dup_n(item->str, item->len) : NULL;
+    e->type = g2r_dup_n(type ? type->str : "view", type ? type->len : 4);
+    e->item = item ? g2r_dup_n(item->str, item->len) : NULL;
     e->ts = ts ? ts->num : 0;
     e->weight = w ? w->num : 1;
     if (!e->user || !e->text || !e->type || (item && !e->item)) return g2r_fail(err, G2R_ENOMEM, "%s: out of memory", p);

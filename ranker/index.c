@@ -55,9 +55,8 @@ static uint32_t get32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_
 static uint64_t get64(const unsigned char *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
-static size_t elem_size(g2r_vec_dtype t) { return t == G2R_VEC_F32 ? 4 : t == G2R_VEC_F16 ? 2 : 1; }
 /* elements per row so that every row is a whole number of 64-byte lines */
-static size_t row_stride(int dim, g2r_vec_dtype t) { return align64((size_t)dim * elem_size(t)) / elem_size(t); }
+static size_t row_stride(int dim, g2r_vec_dtype t) { return align64((size_t)dim * g2r_vec_dtype_size(t)) / g2r_vec_dtype_size(t); }
 
 static uint64_t checksum(const unsigned char *file, size_t size) {
     return g2r_xxh64(file + HEADER_BYTES, size - HEADER_BYTES, g2r_xxh64(file, H_CHECKSUM, 0));
@@ -126,7 +125,7 @@ g2r_status g2r_index_write(const char *path, const g2r_index_spec *spec, size_t 
 
     g2r_status st = check_unique_ids(path, count, items, err);
     if (st) return st;
-    const size_t stride = row_stride(dim, spec->dtype), es = elem_size(spec->dtype);
+    const size_t stride = row_stride(dim, spec->dtype), es = g2r_vec_dtype_size(spec->dtype);
     size_t post_bytes = sizeof(float) * (size_t)dim * ((spec->mean ? 1 : 0) + (size_t)spec->n_pc);
     size_t rec_bytes = 8 * (count + 1);
     for (size_t i = 0; i < count; i++) {
@@ -262,7 +261,7 @@ static g2r_status validate(g2r_index *ix, const g2r_index_options *opt, g2r_erro
     if (n_pc >= dim || (flags & ~FLAG_CENTERED)) return bad(err, path, "post-processing parameters");
     if (count > UINT32_MAX - 1) return bad(err, path, "count out of range");
     if (stride != row_stride((int)dim, (g2r_vec_dtype)dtype)) return bad(err, path, "row stride");
-    size_t es = elem_size((g2r_vec_dtype)dtype);
+    size_t es = g2r_vec_dtype_size((g2r_vec_dtype)dtype);
     uint64_t off_post = get64(f + H_OFF_POST), off_rec = get64(f + H_OFF_RECORDS), rec_bytes = get64(f + H_RECORDS_BYTES);
     uint64_t off_vec = get64(f + H_OFF_VECTORS), off_scales = get64(f + H_OFF_SCALES);
     uint64_t post_bytes = 4ull * dim * ((flags & FLAG_CENTERED ? 1 : 0) + n_pc);
@@ -365,7 +364,7 @@ int64_t g2r_index_find(const g2r_index *ix, const char *id, size_t len) {
 
 void g2r_index_vector(const g2r_index *ix, size_t row, float *out) {
     const g2r_vectors *v = ix->vec.refine ? ix->vec.refine : &ix->vec; /* the most precise copy */
-    const size_t es = elem_size(v->dtype);
+    const size_t es = g2r_vec_dtype_size(v->dtype);
     const unsigned char *p = (const unsigned char *)v->data + row * v->stride * es;
     for (int d = 0; d < v->dim; d++) {
         if (v->dtype == G2R_VEC_F32) memcpy(&out[d], p + 4 * d, 4);

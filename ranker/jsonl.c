@@ -62,6 +62,15 @@ int g2r_jsonl_next(g2r_jsonl *r, g2r_json_doc **doc, const g2r_json **root, g2r_
     }
 }
 
+char *g2r_dup_n(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
 void g2r_json_write_value(FILE *f, const g2r_json *v) {
     switch (v->type) {
     case G2R_JSON_NULL: fputs("null", f); break;

@@ -24,6 +24,9 @@ g2r_status g2r_jsonl_open(g2r_jsonl *r, const char *path, size_t max_line, g2r_e
 int g2r_jsonl_next(g2r_jsonl *r, g2r_json_doc **doc, const g2r_json **root, g2r_error *err);
 void g2r_jsonl_close(g2r_jsonl *r);
 
+/* A malloc'd, NUL-terminated copy of n bytes of s (JSON strings may hold NULs: n, not strlen). */
+char *g2r_dup_n(const char *s, size_t n);
+
 /* Writes v as compact JSON. */
 void g2r_json_write_value(FILE *f, const g2r_json *v);
 

@@ -233,3 +233,83 @@ void g2r_profile_kept(const g2r_profile *p, int i, const char **type, const char
 }
 
 int g2r_profile_kept_max(const g2r_profile *p) { return p->prm.keep_events; }
+
+/* ---- snapshots, for the serve loop's restarts (ranker/serve_state.c)
+ *
+ * Host byte order (a snapshot is read back by the same build): dim, the
+ * ring's bound, n_kept, head, n_events, t_ref, sum[dim], the n_kept filled
+ * ring slots (always the first ones) with their vectors, then the seen rows, each mapped through row_map (dropped when
+ * it maps to -1; the map must keep the order of the rows it keeps). */
+
+static int put(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -1; }
+static int get(FILE *f, void *p, size_t n) { return fread(p, 1, n, f) == n ? 0 : -1; }
+
+int g2r_profile_write(const g2r_profile *p, FILE *f, int64_t (*row_map)(void *user, int64_t row), void *user) {
+    uint64_t n_events = p->n_events, n_seen = 0;
+    int32_t hdr[4] = {p->dim, p->prm.keep_events, p->n_kept, p->head};
+    size_t ring = (size_t)p->n_kept;
+    if (put(f, hdr, sizeof hdr) || put(f, &n_events, sizeof n_events) || put(f, &p->t_ref, sizeof p->t_ref) ||
+        put(f, p->sum, sizeof(double) * (size_t)p->dim))
+        return -1;
+    for (size_t i = 0; i < ring; i++) { /* a clean copy: no stale bytes after the strings or in padding */
+        const kept_event *k = &p->kept[i];
+        kept_event c;
+        memset(&c, 0, sizeof c);
+        memcpy(c.type, k->type, strlen(k->type)); /* each is NUL-terminated within its array */
+        memcpy(c.item, k->item, strlen(k->item));
+        memcpy(c.text, k->text, strlen(k->text));
+        c.has_item = k->has_item, c.ts = k->ts, c.w = k->w;
+        if (put(f, &c, sizeof c)) return -1;
+    }
+    if (put(f, p->kept_vec, sizeof(float) * ring * (size_t)p->dim)) return -1;
+    for (size_t i = 0; i < p->n_seen; i++) n_seen += row_map(user, p->seen[i]) >= 0;
+    if (put(f, &n_seen, sizeof n_seen)) return -1;
+    for (size_t i = 0; i < p->n_seen; i++) {
+        int64_t r = row_map(user, p->seen[i]);
+        if (r >= 0 && put(f, &r, sizeof r)) return -1;
+    }
+    return 0;
+}
+
+g2r_status g2r_profile_read(int dim, const g2r_profile_params *prm, FILE *f, g2r_profile **out, g2r_error *err) {
+    g2r_profile *p = NULL;
+    g2r_status st = g2r_profile_new(dim, prm, &p, err);
+    if (st) return st;
+    int32_t hdr[4];
+    uint64_t n_events, n_seen = 0;
+    int bad = get(f, hdr, sizeof hdr) || hdr[0] != dim || hdr[1] != p->prm.keep_events || hdr[2] < 0 ||
+              hdr[2] > hdr[1] || hdr[3] < 0 || hdr[3] > (hdr[1] > 0 ? hdr[1] - 1 : 0);
+    size_t ring = bad ? 0 : (size_t)hdr[2];
+    if (!bad && ring > 0) { /* the ring restarts at its size: it grows again on demand */
+        p->kept = malloc(sizeof(kept_event) * ring);
+        p->kept_vec = malloc(sizeof(float) * ring * (size_t)dim);
+        if (!p->kept || !p->kept_vec) {
+            g2r_profile_free(p);
+            return g2r_fail(err, G2R_ENOMEM, "profile: out of memory");
+        }
+        p->cap_kept = (int)ring;
+    }
+    bad = bad || get(f, &n_events, sizeof n_events) || get(f, &p->t_ref, sizeof p->t_ref) ||
+              get(f, p->sum, sizeof(double) * (size_t)dim) || get(f, p->kept, sizeof(kept_event) * ring) ||
+              get(f, p->kept_vec, sizeof(float) * ring * (size_t)dim) || get(f, &n_seen, sizeof n_seen) ||
+              n_seen > ((uint64_t)1 << 40);
+    if (!bad) {
+        p->n_events = (size_t)n_events;
+        p->n_kept = hdr[2];
+        p->head = p->n_kept ? hdr[3] % p->n_kept : 0; /* unwrapped: 0, the next add grows the ring */
+        for (size_t k = 0; k < ring; k++) { /* strings stay terminated whatever the bytes */
+            kept_event *e = &p->kept[k];
+            e->type[sizeof e->type - 1] = e->item[sizeof e->item - 1] = e->text[sizeof e->text - 1] = 0;
+        }
+        for (uint64_t i = 0; !bad && i < n_seen; i++) {
+            int64_t r;
+            bad = get(f, &r, sizeof r) || r < 0 || (p->n_seen && r <= p->seen[p->n_seen - 1]) || add_seen(p, r, err);
+        }
+    }
+    if (bad) {
+        g2r_profile_free(p);
+        return g2r_fail(err, G2R_EFORMAT, "profile snapshot: truncated or not written with these parameters");
+    }
+    *out = p;
+    return G2R_OK;
+}

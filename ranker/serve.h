@@ -22,10 +22,14 @@
  *
  * Persistence (--state DIR): DIR/events.log gets each event as one JSON line
  * (one write(2), so kill -9 cannot lose an answered event) before the answer;
- * fsync per --fsync.  At start the log is replayed (a torn last line, never
- * answered, is cut off).  Every snapshot_every events and at shutdown,
- * DIR/vectors.snap (the embedding cache: text hash -> vector, written
- * atomically) lets replay rebuild profiles without forward passes. */
+ * fsync per --fsync.  Every snapshot_every events, on save and at shutdown,
+ * two snapshots are written atomically under the state lock: DIR/profiles.snap
+ * (every user's profile, recent events and the log offset it covers; item
+ * rows as in the index file then on disk) and DIR/vectors.snap (the embedding
+ * cache).  At start the profile snapshot is loaded when it belongs to the
+ * index file there, and only the log after its offset is replayed, its texts
+ * mostly found in vectors.snap; otherwise the whole log is replayed.  A torn
+ * last line (never answered) is cut off first.  The log is never compacted. */
 #ifndef G2R_RANKER_SERVE_H
 #define G2R_RANKER_SERVE_H
 
@@ -66,6 +70,9 @@ g2r_index *g2r_catalog_index(g2r_catalog *c);
 int g2r_catalog_dim(const g2r_catalog *c);
 size_t g2r_catalog_live(const g2r_catalog *c);
 int g2r_catalog_dirty(const g2r_catalog *c);
+const char *g2r_catalog_path(const g2r_catalog *c);
+/* Where row is in the index file as last written (-1: not there), for snapshots. */
+int64_t g2r_catalog_file_row(const g2r_catalog *c, int64_t row);
 /* Live row of id, or -1. */
 int64_t g2r_catalog_find(const g2r_catalog *c, const char *id, size_t len);
 void g2r_catalog_vector(const g2r_catalog *c, int64_t row, float *out);
@@ -92,14 +99,18 @@ typedef struct g2r_elog g2r_elog;
 /* Opens (creating) dir/events.log for appending, cutting a torn last line. */
 g2r_status g2r_elog_open(const char *dir, g2r_fsync_mode mode, g2r_elog **out, g2r_error *err);
 void g2r_elog_close(g2r_elog *l);
-/* Calls fn on each complete line of the log, in order. */
-g2r_status g2r_elog_replay(g2r_elog *l, g2r_status (*fn)(void *user, const char *line, size_t len, g2r_error *err),
-                           void *user, g2r_error *err);
+/* Calls fn on each complete line of the log from byte offset from, in order. */
+g2r_status g2r_elog_replay(g2r_elog *l, uint64_t from,
+                           g2r_status (*fn)(void *user, const char *line, size_t len, g2r_error *err), void *user,
+                           g2r_error *err);
+/* Bytes in the log (every line appended so far). */
+uint64_t g2r_elog_size(g2r_elog *l);
 /* Appends one line (a newline is added) in one write; fsyncs when mode is always. */
 g2r_status g2r_elog_append(g2r_elog *l, const char *line, size_t len, g2r_error *err);
 /* fsyncs everything appended so far (once for many callers). */
 g2r_status g2r_elog_sync(g2r_elog *l, g2r_error *err);
 /* Writes dir/vectors.snap atomically from the cache / loads it into the cache (absent: nothing). */
+/* Profile snapshots are written and read by the server (serve_ops.c): dir/profiles.snap. */
 g2r_status g2r_snapshot_write(const char *dir, const g2r_ecache *c, int dim, g2r_error *err);
 g2r_status g2r_snapshot_load(const char *dir, g2r_ecache *c, int dim, g2r_error *err);
 
@@ -139,6 +150,7 @@ struct g2r_server {
     uint64_t hits, misses;
     double lat[OP_COUNT][G2R_LAT_RING];
     uint64_t n_lat[OP_COUNT];
+    int opened;              /* g2r_server_open succeeded: close may save */
     int stop_pipe[2];        /* written by g2r_server_stop */
     atomic_int stopping;     /* set by g2r_server_stop (from a signal handler too) */
 };

@@ -36,6 +36,7 @@ struct g2r_catalog {
     int64_t *removed_base;       /* removed rows < n_base, sorted */
     size_t n_removed_base, n_removed;
     int64_t *add_table;          /* id hash table over added rows: row + 1, 0 empty */
+    int64_t *file_row;           /* [n_base + cap_add] the row's place in the index file, or -1 */
     size_t add_mask;
     int dirty;
 };
@@ -57,10 +58,12 @@ g2r_status g2r_catalog_open(const char *path, const g2r_index_options *io, g2r_c
     c->base_text = calloc(c->n_base + 1, sizeof *c->base_text);
     c->base_text_len = calloc(c->n_base + 1, sizeof *c->base_text_len);
     c->removed = calloc(c->n_base + 1, 1);
-    if (!c->path || !c->base_text || !c->base_text_len || !c->removed) {
+    c->file_row = malloc((c->n_base + 1) * sizeof *c->file_row);
+    if (!c->path || !c->base_text || !c->base_text_len || !c->removed || !c->file_row) {
         g2r_catalog_close(c);
         return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
     }
+    for (size_t r = 0; r < c->n_base; r++) c->file_row[r] = (int64_t)r;
     *out = c;
     return G2R_OK;
 }
@@ -76,6 +79,7 @@ void g2r_catalog_close(g2r_catalog *c) {
     free(c->removed);
     free(c->removed_base);
     free(c->add_table);
+    free(c->file_row);
     g2r_index_close(c->ix);
     free(c->path);
     free(c);
@@ -85,6 +89,8 @@ g2r_index *g2r_catalog_index(g2r_catalog *c) { return c->ix; }
 int g2r_catalog_dim(const g2r_catalog *c) { return c->dim; }
 size_t g2r_catalog_live(const g2r_catalog *c) { return c->n_base + c->n_add - c->n_removed; }
 int g2r_catalog_dirty(const g2r_catalog *c) { return c->dirty; }
+const char *g2r_catalog_path(const g2r_catalog *c) { return c->path; }
+int64_t g2r_catalog_file_row(const g2r_catalog *c, int64_t row) { return c->file_row[row]; }
 
 static int64_t find_added(const g2r_catalog *c, const char *id, size_t len) {
     if (!c->add_table) return -1;
@@ -127,12 +133,6 @@ const char *g2r_catalog_text(const g2r_catalog *c, int64_t row, size_t *len) {
     return a->text;
 }
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s, n), d[n] = 0;
-    return d;
-}
-
 g2r_status g2r_catalog_load_texts(g2r_catalog *c, const char *items_path, size_t max_line, g2r_error *err) {
     g2r_jsonl r;
     g2r_status st = g2r_jsonl_open(&r, items_path, max_line, err);
@@ -151,7 +151,7 @@ g2r_status g2r_catalog_load_texts(g2r_catalog *c, const char *items_path, size_t
         } else {
             int64_t row = g2r_index_find(c->ix, id->str, id->len);
             if (row >= 0 && !c->base_text[row]) {
-                c->base_text[row] = dup_n(text->str, text->len);
+                c->base_text[row] = g2r_dup_n(text->str, text->len);
                 c->base_text_len[row] = text->len;
                 if (!c->base_text[row]) st = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", items_path);
             }
@@ -172,9 +172,12 @@ static g2r_status grow(g2r_catalog *c, g2r_error *err) {
         float *v = a ? realloc(c->add_vec, cap * (size_t)c->dim * sizeof(float)) : NULL;
         if (v) c->add_vec = v;
         unsigned char *rm = v ? realloc(c->removed, c->n_base + cap) : NULL;
-        if (!rm) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory adding an item");
+        if (rm) c->removed = rm;
+        int64_t *fr = rm ? realloc(c->file_row, (c->n_base + cap) * sizeof *fr) : NULL;
+        if (!fr) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory adding an item");
+        c->file_row = fr;
         memset(rm + c->n_base + c->cap_add, 0, cap - c->cap_add);
-        c->removed = rm;
+        for (size_t r = c->n_base + c->cap_add; r < c->n_base + cap; r++) fr[r] = -1; /* not in the file yet */
         c->cap_add = cap;
     }
     if (2 * (c->n_add + 1) > c->add_mask + 1 || !c->add_table) {
@@ -210,7 +213,7 @@ g2r_status g2r_catalog_add(g2r_catalog *c, const char *id, size_t id_len, const 
         return g2r_fail(err, G2R_ENOMEM, "serve: out of memory adding an item");
     g2r_status st = grow(c, err);
     if (st) return st;
-    added_item a = {dup_n(id, id_len), dup_n(text, text_len), dup_n(meta, meta_len), id_len, text_len, meta_len,
+    added_item a = {g2r_dup_n(id, id_len), g2r_dup_n(text, text_len), g2r_dup_n(meta, meta_len), id_len, text_len, meta_len,
                      g2r_text_hash(text, text_len)};
     if (!a.id || !a.text || !a.meta) {
         free(a.id), free(a.text), free(a.meta);
@@ -366,7 +369,11 @@ g2r_status g2r_catalog_save(g2r_catalog *c, g2r_error *err) {
     g2r_index_spec spec = {c->dim, info.dtype, info.pooling, info.fingerprint, mean, info.n_pc, pcs};
     /* the old file stays mapped (its inode lives on), so rows keep their meaning */
     g2r_status st = g2r_index_write(c->path, &spec, n, items, vecs, err);
-    if (!st) c->dirty = 0;
+    if (!st) {
+        c->dirty = 0;
+        n = 0;
+        for (size_t r = 0; r < c->n_base + c->n_add; r++) c->file_row[r] = c->removed[r] ? -1 : (int64_t)n++;
+    }
     free(items);
     free(vecs);
     return st;

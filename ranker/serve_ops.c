@@ -4,12 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fileio.h"
 #include "common/json.h"
 #include "ranker/hash.h"
 #include "ranker/jsonl.h"
+#include "ranker/profile_internal.h"
 #include "ranker/rerank.h"
 #include "ranker/serve.h"
 
@@ -25,12 +28,6 @@ static double now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s, n), d[n] = 0;
-    return d;
 }
 
 /* ---- users: open addressing by hash of the id, at most half full */
@@ -70,7 +67,7 @@ static g2r_status get_user(g2r_server *s, const char *id, size_t len, g2r_user *
         s->cap_users = cap;
     }
     g2r_user *u = calloc(1, sizeof *u);
-    if (!u || !(u->id = dup_n(id, len))) {
+    if (!u || !(u->id = g2r_dup_n(id, len))) {
         free(u);
         return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
     }
@@ -102,8 +99,151 @@ static void push_recent(g2r_user *u, const char *type, const char *text, size_t 
     g2r_recent *r = &u->recent[slot];
     free(r->type), free(r->text);
     r->type = strdup(type);
-    r->text = dup_n(text, text_len);
+    r->text = g2r_dup_n(text, text_len);
     r->text_len = r->text ? text_len : 0;
+}
+
+/* ---- profile snapshots: DIR/profiles.snap
+ *
+ * Written atomically under state_mu (so it matches the log byte for byte):
+ * magic, the index file's identity (inode, size, mtime: rows are its rows),
+ * the log offset it covers, the event count, then each user: id, event
+ * count, recent events for prompts, profile (ranker/profile.c).  At start a
+ * snapshot of the same index file is loaded and only the log after its
+ * offset is replayed; any mismatch or damage falls back to the whole log. */
+
+static const char PSNAP_MAGIC[8] = {'G', '2', 'R', 'P', 'S', 'N', 'P', '1'};
+
+static int index_identity(const char *path, uint64_t id[4]) {
+    struct stat st;
+    if (stat(path, &st)) return -1;
+    id[0] = (uint64_t)st.st_ino, id[1] = (uint64_t)st.st_size;
+    id[2] = (uint64_t)st.st_mtim.tv_sec, id[3] = (uint64_t)st.st_mtim.tv_nsec;
+    return 0;
+}
+
+static char *psnap_path(const g2r_server *s) {
+    size_t n = strlen(s->o.state_dir) + 16;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/profiles.snap", s->o.state_dir);
+    return p;
+}
+
+static int64_t to_file_row(void *user, int64_t row) { return g2r_catalog_file_row(user, row); }
+
+static int put_str(FILE *f, const char *str, size_t n) {
+    uint32_t len = (uint32_t)n;
+    return fwrite(&len, sizeof len, 1, f) == 1 && fwrite(str, 1, n, f) == n ? 0 : -1;
+}
+
+static g2r_status write_profiles(g2r_server *s, g2r_error *err) {
+    char *path = psnap_path(s);
+    if (!path) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    uint64_t head[8] = {0};
+    g2r_status st = index_identity(g2r_catalog_path(s->cat), head)
+                        ? g2r_fail(err, G2R_EIO, "%s: cannot stat", g2r_catalog_path(s->cat))
+                        : G2R_OK;
+    head[4] = g2r_elog_size(s->log), head[5] = s->n_events, head[6] = s->n_users;
+    g2r_atomic a;
+    if (!st) st = g2r_atomic_open(&a, path, err);
+    if (!st) {
+        int bad = fwrite(PSNAP_MAGIC, 8, 1, a.f) != 1 || fwrite(head, sizeof head, 1, a.f) != 1;
+        for (size_t i = 0; !bad && i < s->cap_users; i++) {
+            const g2r_user *u = s->users[i];
+            if (!u) continue;
+            uint64_t n_events = u->n_events;
+            int32_t n_recent = u->n_recent;
+            bad = put_str(a.f, u->id, strlen(u->id)) || fwrite(&n_events, sizeof n_events, 1, a.f) != 1 ||
+                  fwrite(&n_recent, sizeof n_recent, 1, a.f) != 1;
+            for (int r = 0; !bad && r < u->n_recent; r++) {
+                const g2r_recent *e = &u->recent[(u->head + r) % G2R_SERVE_RECENT];
+                bad = put_str(a.f, e->type ? e->type : "view", e->type ? strlen(e->type) : 4) ||
+                      put_str(a.f, e->text ? e->text : "", e->text ? e->text_len : 0);
+            }
+            if (!bad) bad = g2r_profile_write(u->profile, a.f, to_file_row, s->cat);
+        }
+        if (bad || ferror(a.f)) {
+            g2r_atomic_abort(&a);
+            st = g2r_fail(err, G2R_EIO, "%s: write failed", path);
+        } else {
+            st = g2r_atomic_commit(&a, err);
+        }
+    }
+    free(path);
+    return st;
+}
+
+/* Both snapshots, under state_mu. */
+static g2r_status snapshot(g2r_server *s, g2r_error *err) {
+    g2r_status st = g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, err);
+    if (!st) st = write_profiles(s, err);
+    s->since_snapshot = 0;
+    return st;
+}
+
+static char *get_str(FILE *f, size_t max, size_t *n) {
+    uint32_t len;
+    if (fread(&len, sizeof len, 1, f) != 1 || len > max) return NULL;
+    char *p = malloc((size_t)len + 1);
+    if (p && fread(p, 1, len, f) != len) {
+        free(p);
+        return NULL;
+    }
+    if (p) p[len] = 0, *n = len;
+    return p;
+}
+
+/* Loads profiles.snap into the (empty) user table; *offset gets the log
+ * bytes it covers.  0 when there is none or it does not fit: replay all. */
+static void load_profiles(g2r_server *s, uint64_t *offset) {
+    *offset = 0;
+    char *path = psnap_path(s);
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) {
+        free(path);
+        return;
+    }
+    char magic[8];
+    uint64_t head[8], id[4];
+    int bad = fread(magic, 8, 1, f) != 1 || memcmp(magic, PSNAP_MAGIC, 8) || fread(head, sizeof head, 1, f) != 1 ||
+              index_identity(g2r_catalog_path(s->cat), id) || memcmp(id, head, sizeof id) ||
+              head[4] > g2r_elog_size(s->log);
+    g2r_error err = {0};
+    for (uint64_t i = 0; !bad && i < head[6]; i++) {
+        size_t len = 0;
+        char *uid = get_str(f, 1 << 20, &len);
+        uint64_t n_events = 0;
+        int32_t n_recent = 0;
+        g2r_user *u = NULL;
+        bad = !uid || fread(&n_events, sizeof n_events, 1, f) != 1 || fread(&n_recent, sizeof n_recent, 1, f) != 1 ||
+              n_recent < 0 || n_recent > G2R_SERVE_RECENT || get_user(s, uid, len, &u, &err);
+        free(uid);
+        for (int r = 0; !bad && r < n_recent; r++) {
+            size_t tl = 0, xl = 0;
+            char *type = get_str(f, 31, &tl), *text = get_str(f, 1 << 30, &xl);
+            bad = !type || !text;
+            if (!bad) push_recent(u, type, text, xl);
+            free(type), free(text);
+        }
+        g2r_profile *p = NULL;
+        if (!bad) bad = g2r_profile_read(s->dim, &s->o.profile, f, &p, &err) != G2R_OK;
+        if (!bad) {
+            g2r_profile_free(u->profile);
+            u->profile = p;
+            u->n_events = (size_t)n_events;
+        }
+    }
+    if (!bad && fgetc(f) != EOF) bad = 1;
+    fclose(f);
+    if (bad) { /* start again from nothing: the log has it all */
+        fprintf(stderr, "gpt2rank serve: %s does not match this index or log; replaying the whole log\n", path);
+        for (size_t i = 0; i < s->cap_users; i++) free_user(s->users[i]), s->users[i] = NULL;
+        s->n_users = 0;
+    } else {
+        *offset = head[4];
+        s->n_events = (size_t)head[5];
+    }
+    free(path);
 }
 
 /* ---- opening and closing */
@@ -143,15 +283,18 @@ g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *i
     if (!st) st = g2r_ecache_new(s->dim, s->o.cache_mb << 20, &s->cache, err);
     if (!st && pipe(s->stop_pipe)) st = g2r_fail(err, G2R_EIO, "serve: pipe failed");
     if (!st && o->state_dir) {
+        uint64_t from = 0;
         st = g2r_snapshot_load(o->state_dir, s->cache, s->dim, err);
         if (!st) st = g2r_elog_open(o->state_dir, o->fsync, &s->log, err);
-        if (!st) st = g2r_elog_replay(s->log, replay_line, s, err);
+        if (!st) load_profiles(s, &from);
+        if (!st) st = g2r_elog_replay(s->log, from, replay_line, s, err);
         s->hits = s->misses = 0; /* replay is not traffic */
     }
     if (st) {
         g2r_server_close(s, NULL);
         return st;
     }
+    s->opened = 1;
     *out = s;
     return G2R_OK;
 }
@@ -169,9 +312,10 @@ g2r_status g2r_server_sync(g2r_server *s, g2r_error *err) { return s->log ? g2r_
 g2r_status g2r_server_close(g2r_server *s, g2r_error *err) {
     if (!s) return G2R_OK;
     g2r_status st = G2R_OK;
-    if (s->cat && g2r_catalog_dirty(s->cat)) st = g2r_catalog_save(s->cat, err);
-    if (s->log && s->cache) {
-        g2r_status st2 = g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, st ? NULL : err);
+    /* a server that failed to open (a bad log, say) must not cover it with a snapshot */
+    if (s->opened && g2r_catalog_dirty(s->cat)) st = g2r_catalog_save(s->cat, err);
+    if (s->opened && s->log) { /* after the save: profile rows are the new file's */
+        g2r_status st2 = snapshot(s, st ? NULL : err);
         if (!st) st = st2;
     }
     g2r_elog_close(s->log);
@@ -312,7 +456,7 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
     char type[32];
     memcpy(type, e->type, e->type_len);
     type[e->type_len] = 0;
-    char *item = e->item ? dup_n(e->item, e->item_len) : NULL;
+    char *item = e->item ? g2r_dup_n(e->item, e->item_len) : NULL;
     g2r_event ev = {u ? u->id : "", e->text, e->text_len, type, item, e->ts, e->weight};
     if (!st) st = g2r_profile_add(u->profile, &ev, vec, row, err);
     if (!st) {
@@ -323,10 +467,8 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
         s->n_events++;
         *user_events = u->n_events;
         if (s->log && !replaying && ++s->since_snapshot >= (size_t)s->o.snapshot_every) {
-            s->since_snapshot = 0;
             g2r_error serr;
-            if (g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, &serr))
-                fprintf(stderr, "gpt2rank serve: snapshot: %s\n", serr.msg);
+            if (snapshot(s, &serr)) fprintf(stderr, "gpt2rank serve: snapshot: %s\n", serr.msg);
         }
     }
     pthread_mutex_unlock(&s->state_mu);
@@ -529,7 +671,7 @@ static g2r_status op_save(g2r_server *s, FILE *out, g2r_error *err) {
     pthread_mutex_lock(&s->state_mu);
     g2r_status st = g2r_catalog_save(s->cat, err);
     size_t live = g2r_catalog_live(s->cat);
-    if (!st && s->log) st = g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, err);
+    if (!st && s->log) st = snapshot(s, err); /* its rows must be the new file's */
     pthread_mutex_unlock(&s->state_mu);
     if (!st) fprintf(out, "\"ok\":true,\"items\":%zu", live);
     return st;

@@ -95,10 +95,22 @@ void g2r_elog_close(g2r_elog *l) {
     free(l);
 }
 
-g2r_status g2r_elog_replay(g2r_elog *l, g2r_status (*fn)(void *user, const char *line, size_t len, g2r_error *err),
-                           void *user, g2r_error *err) {
+uint64_t g2r_elog_size(g2r_elog *l) {
+    pthread_mutex_lock(&l->mu);
+    off_t end = lseek(l->fd, 0, SEEK_END);
+    pthread_mutex_unlock(&l->mu);
+    return end > 0 ? (uint64_t)end : 0;
+}
+
+g2r_status g2r_elog_replay(g2r_elog *l, uint64_t from,
+                           g2r_status (*fn)(void *user, const char *line, size_t len, g2r_error *err), void *user,
+                           g2r_error *err) {
     FILE *f = fopen(l->path, "rb");
     if (!f) return g2r_fail(err, G2R_EIO, "%s: %s", l->path, strerror(errno));
+    if (fseeko(f, (off_t)from, SEEK_SET)) {
+        fclose(f);
+        return g2r_fail(err, G2R_EIO, "%s: cannot seek to %llu", l->path, (unsigned long long)from);
+    }
     char *line = NULL;
     size_t cap = 0, no = 0;
     ssize_t n;

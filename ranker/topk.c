@@ -38,6 +38,8 @@ const char *g2r_vec_dtype_name(g2r_vec_dtype t) {
     return "?";
 }
 
+size_t g2r_vec_dtype_size(g2r_vec_dtype t) { return t == G2R_VEC_F32 ? 4 : t == G2R_VEC_F16 ? 2 : 1; }
+
 static int better(g2r_hit a, g2r_hit b) { return a.score > b.score || (a.score == b.score && a.index < b.index); }
 
 /* Min-heap on "better": h[0] is the worst kept hit. */
@@ -159,7 +161,7 @@ static void scan_shard(void *ctx, int task, int thread) {
     const scan_job *j = ctx;
     g2r_scanner *s = j->s;
     const g2r_vectors *v = j->items;
-    const size_t es = v->dtype == G2R_VEC_F32 ? 4 : v->dtype == G2R_VEC_F16 ? 2 : 1;
+    const size_t es = g2r_vec_dtype_size(v->dtype);
     float *scores = s->scores + (size_t)thread * CHUNK * G2R_DOT_MAX_Q;
     g2r_hit *heaps = s->heaps + (size_t)thread * G2R_DOT_MAX_Q * s->cap_k;
     int *heap_n = s->heap_n + (size_t)thread * G2R_DOT_MAX_Q;
@@ -183,7 +185,7 @@ static void scan_shard(void *ctx, int task, int thread) {
 
 /* Scores candidates again against the more precise copies of their rows. */
 static void rescore(g2r_scanner *s, const g2r_vectors *r, const float *q, g2r_hit *h, int n) {
-    const size_t es = r->dtype == G2R_VEC_F32 ? 4 : r->dtype == G2R_VEC_F16 ? 2 : 1;
+    const size_t es = g2r_vec_dtype_size(r->dtype);
     const g2r_dot_queries one = {1, r->dim, q, NULL, NULL};
     for (int i = 0; i < n; i++) {
         size_t row = (size_t)h[i].index;

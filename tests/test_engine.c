@@ -15,11 +15,12 @@
 
 #define GOLDEN_TOL 1e-4
 
-/* Every kernel table this machine can run: the scalar reference and the best. */
+/* Every kernel table this machine can run (scalar, and each SIMD variant the CPU has). */
 static int kernel_kinds(g2r_kernels_kind *out) {
+    const g2r_kernels_kind all[] = {G2R_KERNELS_SCALAR, G2R_KERNELS_AVX2, G2R_KERNELS_AVX512, G2R_KERNELS_NEON};
     int n = 0;
-    out[n++] = G2R_KERNELS_SCALAR;
-    if (g2r_kernels_get(G2R_KERNELS_AUTO) != g2r_kernels_get(G2R_KERNELS_SCALAR)) out[n++] = G2R_KERNELS_AUTO;
+    for (int i = 0; i < 4; i++)
+        if (g2r_kernels_get(all[i])) out[n++] = all[i];
     return n;
 }
 
@@ -48,7 +49,7 @@ TEST(engine_golden_logits_and_hidden_match_pytorch) {
     golden_case cases[8];
     int n = golden_load(cases, 8);
     REQUIRE(n >= 4);
-    g2r_kernels_kind kinds[2];
+    g2r_kernels_kind kinds[4];
     int nk = kernel_kinds(kinds);
     for (int i = 0; i < n; i++)
         for (int k = 0; k < nk; k++) {
@@ -112,8 +113,8 @@ TEST(engine_batch_of_sequences_equals_each_alone) {
     golden_free(cases, n);
 }
 
-/* Identical bits for 1, 2 and 3 threads, and for chunks of 7 tokens. */
-TEST(engine_output_is_bit_identical_for_any_thread_count_and_chunk) {
+/* Identical bits for 1, 2 and 3 threads, and for chunks of 7 tokens, under every kernel table. */
+static void bit_identical_for_threads_and_chunks(g2r_kernels_kind kind) {
     golden_case cases[8];
     int n = golden_load(cases, 8);
     REQUIRE(n >= 1);
@@ -123,7 +124,7 @@ TEST(engine_output_is_bit_identical_for_any_thread_count_and_chunk) {
     float *out[4];
     for (int t = 0; t < 4; t++) {
         out[t] = calloc(T * V, sizeof(float));
-        g2r_model *m = load_model(c->model, t < 3 ? t + 1 : 2, G2R_KERNELS_AUTO);
+        g2r_model *m = load_model(c->model, t < 3 ? t + 1 : 2, kind);
         REQUIRE(m);
         if (t < 3) {
             CHECK(forward_all(m, c->n_seqs, c->ids, c->lens, G2R_OUT_LOGITS, out[t]) == G2R_OK);
@@ -144,6 +145,12 @@ TEST(engine_output_is_bit_identical_for_any_thread_count_and_chunk) {
     CHECK(memcmp(out[0], out[3], T * V * sizeof(float)) == 0);
     for (int t = 0; t < 4; t++) free(out[t]);
     golden_free(cases, n);
+}
+
+TEST(engine_output_is_bit_identical_for_any_thread_count_and_chunk) {
+    g2r_kernels_kind kinds[4];
+    int nk = kernel_kinds(kinds);
+    for (int k = 0; k < nk; k++) bit_identical_for_threads_and_chunks(kinds[k]);
 }
 
 /* Feeding a sequence in pieces over its KV cache equals feeding it whole. */

@@ -9,11 +9,10 @@
 #include "kernels/dot.h"
 #include "tests/harness.h"
 
-static size_t esize(g2r_vec_dtype t) { return t == G2R_VEC_F32 ? 4 : t == G2R_VEC_F16 ? 2 : 1; }
 
 /* count x stride random rows in dtype t, with per-row scales for q8. */
 static void *random_rows(g2r_rng *r, g2r_vec_dtype t, size_t count, size_t stride, float **scale) {
-    void *x = calloc(count * stride + 1, esize(t));
+    void *x = calloc(count * stride + 1, g2r_vec_dtype_size(t));
     *scale = NULL;
     if (t == G2R_VEC_Q8) *scale = malloc(sizeof(float) * (count + 1));
     for (size_t i = 0; i < count; i++) {
@@ -104,7 +103,7 @@ TEST(dot_kernels_match_reference_for_every_dtype_and_shape) {
                 float one;
                 qblock b1;
                 make_block(&b1, q + (size_t)(nq - 1) * dim, 1, dim);
-                k->dots[t](&one, &b1.q, (const char *)x + 3 * stride * esize((g2r_vec_dtype)t), stride,
+                k->dots[t](&one, &b1.q, (const char *)x + 3 * stride * g2r_vec_dtype_size((g2r_vec_dtype)t), stride,
                            scale ? scale + 3 : NULL, 1);
                 CHECK(one == scores[3 * nq + nq - 1]);
                 free(b.i8);
@@ -145,7 +144,7 @@ static void check_topk(g2r_scanner *s, const g2r_vectors *v, const float *q, int
             float sc;
             qblock b;
             make_block(&b, q + (size_t)j * v->dim, 1, v->dim);
-            kern->dots[v->dtype](&sc, &b.q, (const char *)v->data + r * v->stride * esize(v->dtype), v->stride,
+            kern->dots[v->dtype](&sc, &b.q, (const char *)v->data + r * v->stride * g2r_vec_dtype_size(v->dtype), v->stride,
                                  v->scale ? v->scale + r : NULL, 1);
             free(b.i8);
             all[m++] = (g2r_hit){(int64_t)r, sc};

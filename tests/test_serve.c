@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "ranker/profile_internal.h"
 #include "ranker/serve.h"
 #include "tests/harness.h"
 #include "tests/test_serve_util.h"
@@ -485,4 +486,145 @@ TEST(serve_fsync_modes_log_every_event_and_a_torn_tail_is_cut) {
     while (fgets(line, sizeof line, lf)) torn |= strstr(line, "\"tor\"") != NULL || strstr(line, "\"tor{") != NULL;
     fclose(lf);
     CHECK(!torn);
+}
+
+/* ---- profile snapshots */
+
+static void rank_line_of(child *c, const char *req, char *out, size_t cap) {
+    char line[8192];
+    out[0] = 0;
+    if (child_send(c, req) || read_line(c, c->out, line, sizeof line, 20000) < 0) return;
+    char *t = strstr(line, "\"timing_ms\"");
+    if (t) *t = 0;
+    snprintf(out, cap, "%s", line);
+}
+
+/* Same ids in the same order, scores within 1e-5 (an added item is scored by
+ * a plain loop before the save, by the index's kernel after), same because[]. */
+static void check_same_results(const char *a, const char *b, int line_no) {
+    char ja[8300], jb[8300]; /* a and b end before "timing_ms": close the object */
+    snprintf(ja, sizeof ja, "%.8192s\"x\":0}", a);
+    snprintf(jb, sizeof jb, "%.8192s\"x\":0}", b);
+    reply ra, rb;
+    if (parse_reply(ja, &ra) || parse_reply(jb, &rb)) return;
+    const g2r_json *x = g2r_json_get(ra.root, "results"), *y = g2r_json_get(rb.root, "results");
+    int same = x && y && x->n == y->n;
+    for (x = same ? x->child : NULL, y = same ? y->child : NULL; same && x; x = x->next, y = y->next)
+        same = !strcmp(g2r_json_get(x, "id")->str, g2r_json_get(y, "id")->str) &&
+               fabs(num(x, "score") - num(y, "score")) <= 1e-5 &&
+               g2r_json_get(x, "because")->n == g2r_json_get(y, "because")->n;
+    if (!same) t_fail(__FILE__, line_no, "results differ:\n%s\n%s", a, b);
+    g2r_json_free(ra.doc);
+    g2r_json_free(rb.doc);
+}
+
+TEST(serve_profile_snapshot_restores_profiles_without_the_log) {
+    serve_files f;
+    REQUIRE(serve_files_make(&f) == 0);
+    child c;
+    const char *extra[] = {"--state", f.state, "--items", f.items, NULL};
+    const char *rank_a = "{\"op\":\"rank\",\"user\":\"a\",\"k\":5,\"exclude_seen\":true,\"explain\":true}\n";
+    char before[8192], after[8192], line[8192];
+    REQUIRE(child_start(&c, &f, extra) == 0);
+    CHECK(child_send(&c, "{\"op\":\"event\",\"user\":\"a\",\"item\":\"tent\",\"event\":\"purchase\",\"ts\":10}\n"
+                         "{\"op\":\"event\",\"user\":\"a\",\"item\":\"sock\",\"event\":\"view\",\"ts\":20}\n"
+                         "{\"op\":\"event\",\"user\":\"a\",\"text\":\"hiking in the hills\",\"event\":\"search\",\"ts\":30}\n"
+                         "{\"op\":\"event\",\"user\":\"b\",\"text\":\"a cup of tea\",\"ts\":5}\n"
+                         "{\"op\":\"remove_item\",\"id\":\"shoe1\"}\n"
+                         "{\"op\":\"add_item\",\"id\":\"boots\",\"text\":\"hiking boots\"}\n") == 0);
+    for (int i = 0; i < 6; i++) CHECK(read_line(&c, c.out, line, sizeof line, 20000) > 0 && strstr(line, "\"ok\":true"));
+    rank_line_of(&c, rank_a, before, sizeof before);
+    CHECK_CONTAINS(before, "\"results\":[{\"rank\":1,");
+    CHECK(strstr(before, "\"id\":\"tent\"") == NULL && strstr(before, "\"id\":\"sock\"") == NULL);
+    CHECK_CONTAINS(before, "\"because\":[{");
+    CHECK_EQ_INT(child_finish(&c, 20000), 0); /* saves the index (rows renumbered), then the snapshots */
+
+    /* the log's lines are now garbage of the same length: only the snapshot can restore the profiles */
+    char log[600];
+    snprintf(log, sizeof log, "%s/events.log", f.state);
+    FILE *lf = fopen(log, "r+");
+    REQUIRE(lf);
+    int ch, n = 0;
+    while ((ch = fgetc(lf)) != EOF) n++;
+    rewind(lf);
+    for (int i = 0; i < n; i++) fputc(i == n - 1 ? '\n' : 'x', lf);
+    fclose(lf);
+    REQUIRE(child_start(&c, &f, extra) == 0);
+    rank_line_of(&c, rank_a, after, sizeof after);
+    check_same_results(before, after, __LINE__);
+    CHECK(child_send(&c, "{\"op\":\"stats\"}\n") == 0);
+    REQUIRE(read_line(&c, c.out, line, sizeof line, 20000) > 0);
+    CHECK_CONTAINS(line, "\"users\":2,\"items\":8,\"events\":4,");
+    CHECK_EQ_INT(child_finish(&c, 20000), 0);
+
+    /* a damaged snapshot falls back to the whole log, here garbage: a clear error */
+    char snap[600];
+    snprintf(snap, sizeof snap, "%s/profiles.snap", f.state);
+    REQUIRE(truncate(snap, 40) == 0);
+    for (int twice = 0; twice < 2; twice++) { /* and the failed start wrote no snapshot over it */
+        REQUIRE(child_start(&c, &f, extra) == 0);
+        REQUIRE(read_line(&c, c.err, line, sizeof line, 20000) > 0);
+        CHECK_CONTAINS(line, "replaying the whole log");
+        REQUIRE(read_line(&c, c.err, line, sizeof line, 20000) > 0);
+        CHECK_CONTAINS(line, "events.log:1: event log: at byte 0");
+        CHECK_EQ_INT(child_finish(&c, 20000), 1);
+    }
+}
+
+static int64_t keep_row(void *user, int64_t row) {
+    (void)user;
+    return row == 5 ? -1 : row; /* row 5 left the file */
+}
+
+TEST(serve_profile_write_read_round_trip_wrapped_and_not) {
+    g2r_profile_params prm;
+    g2r_profile_params_default(&prm);
+    prm.keep_events = 4;
+    for (int n_ev = 3; n_ev <= 7; n_ev += 4) { /* 3: the ring has not wrapped; 7: it has */
+        g2r_profile *p = NULL, *q = NULL;
+        g2r_error err = {0};
+        REQUIRE(g2r_profile_new(3, &prm, &p, &err) == G2R_OK);
+        for (int i = 0; i < n_ev; i++) {
+            float v[3] = {(float)(i % 3 == 0), (float)(i % 3 == 1), (float)(i % 3 == 2)};
+            char text[16];
+            snprintf(text, sizeof text, "t%d", i);
+            g2r_event e = {"u", text, strlen(text), i % 2 ? "view" : "cart", NULL, 100.0 * i, 1};
+            REQUIRE(g2r_profile_add(p, &e, v, i < 3 ? 2 * i + 1 : -1, &err) == G2R_OK); /* seen rows 1, 3, 5 */
+        }
+        FILE *f = tmpfile();
+        REQUIRE(f);
+        CHECK(g2r_profile_write(p, f, keep_row, NULL) == 0);
+        rewind(f);
+        REQUIRE(g2r_profile_read(3, &prm, f, &q, &err) == G2R_OK);
+        fclose(f);
+        for (int round = 0; round < 2; round++) {
+            float a[3], b[3], x[3] = {0.6f, 0.8f, 0}, ca[8], cb[8];
+            CHECK(g2r_profile_vector(p, a) && g2r_profile_vector(q, b));
+            for (int d = 0; d < 3; d++) CHECK_NEAR(a[d], b[d], 0);
+            int na = g2r_profile_contributions(p, x, ca), nb = g2r_profile_contributions(q, x, cb);
+            CHECK_EQ_INT(na, nb);
+            for (int i = 0; i < na && i < nb; i++) CHECK_NEAR(ca[i], cb[i], 1e-7);
+            CHECK_EQ_INT(g2r_profile_n_events(p), g2r_profile_n_events(q));
+            size_t ns_p, ns_q;
+            g2r_profile_seen(p, &ns_p);
+            const int64_t *sq = g2r_profile_seen(q, &ns_q);
+            CHECK_EQ_INT(ns_q, ns_p - (n_ev >= 3)); /* row 5 dropped */
+            CHECK(ns_q >= 2 && sq[0] == 1 && sq[1] == 3);
+            /* both go on the same way */
+            float v[3] = {0.5f, 0.5f, 0.70710678f};
+            g2r_event e = {"u", "next", 4, "search", NULL, 1000, 1};
+            REQUIRE(g2r_profile_add(p, &e, v, -1, &err) == G2R_OK && g2r_profile_add(q, &e, v, -1, &err) == G2R_OK);
+        }
+        g2r_profile_params other = prm;
+        other.keep_events = 5; /* another ring bound: refused */
+        f = tmpfile();
+        REQUIRE(f);
+        CHECK(g2r_profile_write(p, f, keep_row, NULL) == 0);
+        rewind(f);
+        g2r_profile *r = NULL;
+        CHECK(g2r_profile_read(3, &other, f, &r, &err) == G2R_EFORMAT);
+        fclose(f);
+        g2r_profile_free(p);
+        g2r_profile_free(q);
+    }
 }
