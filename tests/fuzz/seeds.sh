@@ -1,6 +1,9 @@
 #!/bin/sh
-# seeds.sh — regenerates the model seeds of tests/fuzz/corpus/ with ./gpt2rank
-# (run by hand from the repository root; the JSON seeds are written by hand).
+# seeds.sh — regenerates the model and index seeds of tests/fuzz/corpus/ with
+# ./gpt2rank (run by hand from the repository root).  The JSON seeds are
+# written by hand; tests/fuzz/hostile.py writes the other seeds and the
+# hand-made inputs of tests/data/regress/ (run it after this script: the index
+# ones start from corpus/index/empty).
 set -eu
 bin=${G2R_BIN:-./gpt2rank}
 st=tests/fuzz/corpus/safetensors
