@@ -28,8 +28,10 @@ static g2r_status fuzz_safetensors(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < st.n_tensors; i++) {
         const g2r_st_tensor *t = &st.tensors[i];
         size_t numel = 1;
-        for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
-        FUZZ_CHECK(t->shape[0] >= 0 || t->ndim == 0);
+        for (int d = 0; d < t->ndim; d++) {
+            FUZZ_CHECK(t->shape[d] >= 0); /* (a scalar, ndim 0, has no shape[0] to read) */
+            numel *= (size_t)t->shape[d];
+        }
         FUZZ_CHECK(numel == t->numel && t->end - t->begin == numel * g2r_st_dtype_size(t->dtype));
         FUZZ_CHECK(t->begin <= t->end && t->end <= st.data_size && t->data == st.data + t->begin);
         FUZZ_CHECK(t->name[t->name_len] == 0);
