@@ -211,3 +211,6 @@ put("serve", "ok-remove-everything-then-rank", '{"op":"remove_item","id":"shoe"}
 put("serve", "bad-add-item-empty-id", '{"op":"add_item","id":"","text":"x"}\n')
 put("serve", "ok-add-then-rank", '{"op":"add_item","id":"new","text":"a new thing"}\n'
     '{"op":"event","user":"u","text":"thing","event":"view","ts":1,"item":"new"}\n{"op":"rank","user":"u","k":10}\n')
+put("vocab", "bad-empty-token", b"\0" + json.dumps({"": 0, **{k: v + 1 for k, v in vocab.items()}}).encode() + b"\0")
+put("vocab", "bad-empty-added-token", b"\1" + json.dumps({"added_tokens": [{"id": len(vocab), "content": ""}],
+    "model": {"vocab": vocab, "merges": []}}).encode())
