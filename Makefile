@@ -168,6 +168,54 @@ $(BUILD)/bench/serve_load: $(BUILD)/bench/serve_load.o $(LIB)
 serve-bench: $(BIN) $(BUILD)/bench/serve_load
 	BIN=$(abspath $(BIN)) LOAD=$(BUILD)/bench/serve_load sh bench/serve_bench.sh
 
+# --- cuda ---
+# nvcc writes a .d beside each object, so header edits rebuild the .cu files.
+NVCC_FLAGS += -MMD -MP
+CUDA_BUILD ?= build-cuda
+
+.PHONY: cuda cuda-test
+# The GPU build lives in its own folder so it never mixes with CPU-only objects.
+cuda:
+	$(MAKE) CUDA=1 BUILD=$(CUDA_BUILD) BIN=$(CUDA_BUILD)/gpt2rank $(CUDA_BUILD)/gpt2rank $(CUDA_BUILD)/gpu_bench
+
+# The CUDA tests (they skip, saying why, on a machine without a GPU).
+cuda-test:
+	$(MAKE) CUDA=1 BUILD=$(CUDA_BUILD) BIN=$(CUDA_BUILD)/gpt2rank test T=$(or $(T),cuda)
+
+$(BUILD)/gpu_bench: $(BUILD)/bench/gpu_bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# CPU emulation of the CUDA kernels (tests/cuda_emu): runs the CUDA tests on a
+# machine without a GPU, slowly, to catch indexing, barrier and test bugs.
+# Needs python3 and g++; never part of `make test` or CI.
+ifeq ($(EMU),1)
+CFLAGS   += -DG2R_CUDA=1
+EMU_OBJS  = $(CUDA_SRCS:%.cu=$(BUILD)/emu/%.o) $(BUILD)/emu/cuda_emu.o
+$(LIB): $(EMU_OBJS)
+LDLIBS   += -lstdc++
+endif
+EMU_CXX   = $(CXX) -std=c++17 -O2 -g -w -fno-strict-aliasing -U_FORTIFY_SOURCE -I$(BUILD)/emu/src -I. -Iinclude \
+            $(if $(filter 1,$(SAN)),$(EMU_SAN))
+EMU_SAN   = -fsanitize=address,undefined -fno-omit-frame-pointer
+
+.PRECIOUS: $(BUILD)/emu/src/%
+$(BUILD)/emu/src/%: % tests/cuda_emu/cu2cpp.py
+	@mkdir -p $(dir $@)
+	python3 tests/cuda_emu/cu2cpp.py $< $@
+
+$(BUILD)/emu/%.o: $(BUILD)/emu/src/%.cu $(BUILD)/emu/src/kernels/cuda/cuda_common.cuh tests/cuda_emu/cuda_emu.h \
+                  kernels/cuda/cuda_kernels.h
+	@mkdir -p $(dir $@)
+	$(EMU_CXX) -x c++ -c $< -o $@
+
+$(BUILD)/emu/cuda_emu.o: tests/cuda_emu/cuda_emu.cpp tests/cuda_emu/cuda_emu.h
+	@mkdir -p $(dir $@)
+	$(EMU_CXX) -c $< -o $@
+
+.PHONY: cuda-emu-test
+cuda-emu-test:
+	$(MAKE) EMU=1 BUILD=build-emu BIN=build-emu/gpt2rank test T=$(or $(T),cuda)
+
 # --- fuzz ---
 # make fuzz: each libFuzzer target in tests/fuzz/fuzz_<name>.c, built with clang
 # and ASan + UBSan into build-fuzz/, runs FUZZ_SECONDS from its committed seeds

@@ -1,5 +1,5 @@
 /* model_args.c — the options every model-running subcommand shares
- * (-m, -t, --kernels, --heads) and token id lists ("464,2068,7586"). */
+ * (-m, -t, --kernels, --heads, --device) and token id lists ("464,2068,7586"). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,16 @@ int cli_model_arg(const char *cmd, int argc, char **argv, int *i, cli_model_opts
         o->opt.n_head = (int)n;
     } else if (!strcmp(a, "--kernels")) {
         if (!(v = cli_value(cmd, argc, argv, i)) || cli_kernels(cmd, v, &o->opt.kernels)) return -1;
+    } else if (!strcmp(a, "--prefault")) {
+        o->opt.prefault = 1;
+    } else if (!strcmp(a, "--device")) {
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        if (!strcmp(v, "cpu")) o->opt.device = G2R_DEVICE_CPU;
+        else if (!strcmp(v, "cuda")) o->opt.device = G2R_DEVICE_CUDA;
+        else {
+            cli_usage_error(cmd, "--device expects cpu or cuda, got '%s'", v);
+            return -1;
+        }
     } else {
         return 0;
     }

@@ -6,14 +6,16 @@
 
 typedef struct {
     const char *path; /* -m */
-    g2r_options opt;  /* -t, --heads, --kernels */
+    g2r_options opt;  /* -t, --heads, --kernels, --device */
 } cli_model_opts;
 
 #define CLI_MODEL_HELP                                                                              \
     "  -m, --model FILE   GPT-2 safetensors file (required)\n"                                       \
     "  -t, --threads N    threads (default 0: all cores)\n"                                          \
     "  --kernels K        auto|scalar|avx2|avx512|neon (default auto)\n"                             \
-    "  --heads H          number of attention heads, when the file does not say\n"
+    "  --heads H          number of attention heads, when the file does not say\n"                    \
+    "  --device D         cpu|cuda (default cpu; cuda needs a build with make CUDA=1)\n"       \
+    "  --prefault         map the whole model into memory at load (faster first token)\n"
 
 /* If argv[*i] is one of the shared options, consumes it (and its value) and
  * returns 1; 0 if it is not one; -1 after printing a usage error. */

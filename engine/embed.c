@@ -7,9 +7,11 @@
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "engine/gpt2_cuda.h"
 #include "engine/session.h"
 
 #define EMBED_BUDGET 512
+#define CUDA_EMBED_TOKENS 16384 /* device batch: sequences x longest, bounds the KV cache */
 
 /* out[C] = pool(h[len][C]) / |pool(h)| */
 static void pool_rows(float *out, const float *h, int len, int C, g2r_pooling pool) {
@@ -42,6 +44,17 @@ g2r_status g2r_embed(g2r_model *m, int n, const int *const *ids, const int *lens
         if (lens[i] > max_len) max_len = lens[i];
     }
     if (n == 0) return G2R_OK;
+#ifdef G2R_CUDA
+    if (m->cuda) { /* batches of whole sequences, pooled on the device */
+        int per = CUDA_EMBED_TOKENS / max_len;
+        per = per < 1 ? 1 : per > n ? n : per;
+        g2r_cuda_session *cs = NULL;
+        g2r_status cst = g2r_cuda_session_new(m->cuda, per, max_len, &cs, err);
+        if (cst == G2R_OK) cst = g2r_cuda_embed_seqs(cs, n, ids, lens, pool, out, err);
+        g2r_cuda_session_free(cs);
+        return cst;
+    }
+#endif
 
     int budget = max_len > EMBED_BUDGET ? max_len : EMBED_BUDGET;
     int max_seqs = n < budget ? n : budget;

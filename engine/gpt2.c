@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "engine/gpt2_cuda.h"
 #include "engine/session.h"
 
 #define COLS_PER_TASK 64
@@ -231,6 +232,13 @@ g2r_status g2r_forward(g2r_session *s, int n_seqs, const int *const *ids, const 
     if (st != G2R_OK) return st;
     const g2r_config *cfg = &s->m->w.cfg;
     size_t row = (size_t)(what == G2R_OUT_HIDDEN ? cfg->n_embd : cfg->n_vocab);
+#ifdef G2R_CUDA
+    if (s->cuda) {
+        st = g2r_cuda_forward(s->cuda, n_seqs, ids, n_ids, what, out, err);
+        for (int i = 0; st == G2R_OK && i < n_seqs; i++) s->seqs[i].len += n_ids[i];
+        return st;
+    }
+#endif
 
     pthread_mutex_lock(&s->m->mu);
     /* Walk the tokens in output order, sequence by sequence, a chunk at a time. */
@@ -309,6 +317,7 @@ g2r_status g2r_session_create(g2r_model *m, int max_seqs, int n_slots, int chunk
 }
 
 g2r_status g2r_session_place(g2r_session *s, int seq, int base, int cap, int src, int n_shared, g2r_error *err) {
+    if (s->cuda) return g2r_fail(err, G2R_EARG, "session: sequences of a CUDA session have fixed places");
     if (seq < 0 || seq >= s->max_seqs) return g2r_fail(err, G2R_EARG, "session: no sequence %d", seq);
     if (base < 0 || cap < 0 || base > s->n_slots - cap)
         return g2r_fail(err, G2R_EARG, "session: slots [%d, %d+%d) outside the cache of %d", base, base, cap,
@@ -335,6 +344,22 @@ g2r_status g2r_session_new(g2r_model *m, int max_seqs, int max_tokens, g2r_sessi
         return g2r_fail(err, G2R_EARG, "session: max_tokens %d is outside [1, n_ctx = %d]", max_tokens, n_ctx);
     if (max_seqs < 1 || max_seqs > INT_MAX / max_tokens)
         return g2r_fail(err, G2R_EARG, "session: max_seqs %d is outside [1, %d]", max_seqs, INT_MAX / max_tokens);
+#ifdef G2R_CUDA
+    if (m->cuda) { /* only the sequence table on the host; the rest on the device */
+        g2r_session *s = calloc(1, sizeof *s);
+        if (s) s->seqs = calloc((size_t)max_seqs, sizeof *s->seqs);
+        if (!s || !s->seqs) {
+            free(s);
+            return g2r_fail(err, G2R_ENOMEM, "session: out of memory");
+        }
+        s->m = m, s->max_seqs = max_seqs, s->n_slots = max_seqs * max_tokens;
+        for (int i = 0; i < max_seqs; i++) s->seqs[i] = (g2r_seq){.base = i * max_tokens, .cap = max_tokens, .src = -1};
+        g2r_status st = g2r_cuda_session_new(m->cuda, max_seqs, max_tokens, &s->cuda, err);
+        if (st != G2R_OK) g2r_session_free(s);
+        else *out = s;
+        return st;
+    }
+#endif
     g2r_status st = g2r_session_create(m, max_seqs, max_seqs * max_tokens, 0, out, err);
     if (st != G2R_OK) return st;
     for (int i = 0; i < max_seqs; i++) (*out)->seqs[i] = (g2r_seq){.base = i * max_tokens, .cap = max_tokens, .src = -1};
@@ -343,6 +368,9 @@ g2r_status g2r_session_new(g2r_model *m, int max_seqs, int max_tokens, g2r_sessi
 
 void g2r_session_free(g2r_session *s) {
     if (!s) return;
+#ifdef G2R_CUDA
+    g2r_cuda_session_free(s->cuda);
+#endif
     free(s->seqs);
     free(s->k_cache);
     free(s->v_cache);
@@ -360,6 +388,9 @@ void g2r_session_free(g2r_session *s) {
 
 void g2r_session_reset(g2r_session *s) {
     if (!s) return;
+#ifdef G2R_CUDA
+    if (s->cuda) g2r_cuda_session_reset(s->cuda);
+#endif
     for (int i = 0; i < s->max_seqs; i++) {
         s->seqs[i].len = 0;
         s->seqs[i].src = -1;

@@ -1,8 +1,11 @@
 /* model.c — loading a model: weights, kernels for this CPU, a thread pool. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/error.h"
+#include "engine/gpt2_cuda.h"
 #include "engine/model.h"
 
 static const char *kind_name(g2r_kernels_kind k) {
@@ -20,7 +23,7 @@ static g2r_status check_device(const g2r_options *o, g2r_error *err) {
     if (o->device == G2R_DEVICE_CPU) return G2R_OK;
     if (o->device == G2R_DEVICE_CUDA) {
 #ifdef G2R_CUDA
-        return g2r_fail(err, G2R_EDEVICE, "model: the CUDA device is not wired into the engine yet");
+        return G2R_OK; /* g2r_cuda_model_new says whether there is a device */
 #else
         return g2r_fail(err, G2R_EDEVICE, "model: built without CUDA (rebuild with make CUDA=1)");
 #endif
@@ -57,6 +60,38 @@ static g2r_status pack_matrices(g2r_model *m, g2r_error *err) {
     return G2R_OK;
 }
 
+/* Prefault: fill the page tables for the mapped file from all threads at
+ * once, so the first forward pass does not take ~100k minor faults one by one
+ * (on a warm page cache that is most of the time to first token). */
+#define PREFAULT_CHUNK (4u << 20)
+
+typedef struct {
+    const unsigned char *base;
+    size_t size;
+} prefault_job;
+
+static void prefault_task(void *ctx, int task, int thread) {
+    (void)thread;
+    const prefault_job *j = ctx;
+    size_t off = (size_t)task * PREFAULT_CHUNK, n = j->size - off < PREFAULT_CHUNK ? j->size - off : PREFAULT_CHUNK;
+#ifdef MADV_POPULATE_READ
+    if (madvise((void *)(j->base + off), n, MADV_POPULATE_READ) == 0) return;
+#endif
+    /* older kernels: touch one byte per page */
+    volatile unsigned char sink = 0;
+    for (size_t i = 0; i < n; i += 4096) sink ^= j->base[off + i];
+    (void)sink;
+}
+
+static void prefault(g2r_model *m) {
+    const void *base;
+    size_t size;
+    g2r_gpt2_weights_mapping(&m->w, &base, &size);
+    if (!base) return;
+    prefault_job j = {base, size};
+    g2r_pool_run(m->pool, (int)((size + PREFAULT_CHUNK - 1) / PREFAULT_CHUNK), prefault_task, &j);
+}
+
 g2r_status g2r_model_from_weights(g2r_gpt2_weights *w, const g2r_options *opt, g2r_model **out, g2r_error *err) {
     *out = NULL;
     g2r_options o = opt ? *opt : (g2r_options){0};
@@ -80,6 +115,11 @@ g2r_status g2r_model_from_weights(g2r_gpt2_weights *w, const g2r_options *opt, g
     pthread_mutex_init(&m->mu, NULL);
     st = g2r_pool_new(o.n_threads, &m->pool, err);
     if (st == G2R_OK) st = pack_matrices(m, err);
+    if (st == G2R_OK && o.prefault) prefault(m);
+#ifdef G2R_CUDA
+    /* weights uploaded once, in the file's dtype (Q8 becomes BF16) */
+    if (st == G2R_OK && o.device == G2R_DEVICE_CUDA) st = g2r_cuda_model_new(&m->w, G2R_DT_Q8, &m->cuda, err);
+#endif
     if (st != G2R_OK) {
         g2r_model_free(m);
         return st;
@@ -107,6 +147,9 @@ g2r_status g2r_model_load(const char *path, const g2r_options *opt, g2r_model **
 
 void g2r_model_free(g2r_model *m) {
     if (!m) return;
+#ifdef G2R_CUDA
+    g2r_cuda_model_free(m->cuda);
+#endif
     g2r_pool_free(m->pool);
     for (int i = 0; i < m->n_packed; i++) free(m->packed[i]);
     free(m->packed);
@@ -121,7 +164,7 @@ void g2r_model_info_get(const g2r_model *m, g2r_model_info *out) {
     memset(out, 0, sizeof *out);
     out->cfg = m->w.cfg;
     out->dtype = g2r_dtype_name(m->w.dtype);
-    out->kernels = m->k->name;
+    out->kernels = m->cuda ? "cuda" : m->k->name;
     out->n_threads = g2r_pool_size(m->pool);
     out->n_params = m->w.n_params;
     out->bytes_mapped = m->w.bytes_mapped;

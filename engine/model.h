@@ -22,6 +22,7 @@ struct g2r_model {
     pthread_mutex_t mu;
     void **packed; /* buffers returned by k->pack, freed with the model */
     int n_packed;
+    struct g2r_cuda_model *cuda; /* --device cuda: weights on the GPU (engine/gpt2_cuda.h), else NULL */
 };
 
 /* Builds a model around weights already bound (tests fill them in memory).

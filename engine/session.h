@@ -41,6 +41,7 @@ struct g2r_session {
     float *fc;            /* [chunk][4C]  MLP hidden, after GELU */
     int *tok_id, *tok_seq, *tok_pos; /* [chunk] which token, sequence, position */
     float *scores;        /* [n_threads][n_ctx] attention scratch */
+    struct g2r_cuda_session *cuda; /* on a CUDA model: activations and cache on the GPU, none of the above */
 };
 
 /* A session with max_seqs sequences over n_slots cache positions and chunks

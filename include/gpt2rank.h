@@ -57,6 +57,9 @@ typedef struct {
     int n_head;               /* 0: __metadata__ "n_head", else GPT-2's table */
     g2r_kernels_kind kernels; /* G2R_KERNELS_AUTO unless forcing one */
     g2r_device device;
+    int prefault;             /* 1: fill the mapping's page tables at load, from all
+                                 threads (load grows with the file; the first forward
+                                 then takes no page faults) */
 } g2r_options;
 
 /* ----------------------------------------------------------------- model */

@@ -20,16 +20,26 @@
  * an item, re-ranking) so index scans and cache hits never wait for a forward
  * pass of another request.
  *
- * Persistence (--state DIR): DIR/events.log gets each event as one JSON line
- * (one write(2), so kill -9 cannot lose an answered event) before the answer;
- * fsync per --fsync.  Every snapshot_every events, on save and at shutdown,
- * two snapshots are written atomically under the state lock: DIR/profiles.snap
- * (every user's profile, recent events and the log offset it covers; item
- * rows as in the index file then on disk) and DIR/vectors.snap (the embedding
- * cache).  At start the profile snapshot is loaded when it belongs to the
- * index file there, and only the log after its offset is replayed, its texts
- * mostly found in vectors.snap; otherwise the whole log is replayed.  A torn
- * last line (never answered) is cut off first.  The log is never compacted. */
+ * Persistence (--state DIR): DIR/events.log gets each event, add_item and
+ * remove_item as one JSON line (one write(2), so kill -9 cannot lose an
+ * answered request) before the answer; fsync per --fsync.  Every
+ * snapshot_every events, on save and at shutdown, under the state lock, a
+ * snapshot replaces the log (each step atomic, in this order):
+ *   1. DIR/vectors.snap (the embedding cache: any version is right);
+ *   2. the catalog, when changed, to INDEX.next;
+ *   3. DIR/profiles.snap: every user's profile and recent events, the event
+ *      count, the identity (inode, size, mtime) of the index file it belongs
+ *      to (INDEX.next when written) and the log generation G+1 it starts;
+ *   4. INDEX.next renamed over INDEX (rename keeps the identity);
+ *   5. a fresh events.log holding only {"gen":G+1} renamed over the old one.
+ * Step 3 is the commit.  At start: an INDEX.next that profiles.snap names is
+ * renamed into place (crash after 3), any other is deleted (crash before 3);
+ * then a snapshot of the index file there is loaded, and the log is replayed
+ * when its generation is the snapshot's, or dropped (replaced by a fresh one)
+ * when older (crash after 3, before 5): so each request is applied once.
+ * Without a matching snapshot the whole log is replayed on the index file.
+ * A torn last line (never answered) is cut off first.  A failure after step 3
+ * stops all further writes (restart to recover). */
 #ifndef G2R_RANKER_SERVE_H
 #define G2R_RANKER_SERVE_H
 
@@ -91,18 +101,26 @@ g2r_status g2r_catalog_rank(g2r_catalog *c, const g2r_profile *p, const g2r_rank
                             int *n_out, g2r_error *err);
 /* Rewrites the index file atomically with the live items. */
 g2r_status g2r_catalog_save(g2r_catalog *c, g2r_error *err);
+/* The same to another file (atomically); rows then count as the new file's. */
+g2r_status g2r_catalog_save_as(g2r_catalog *c, const char *path, g2r_error *err);
+/* Marks the catalog unsaved (a file written by save_as was dropped). */
+void g2r_catalog_mark_dirty(g2r_catalog *c);
 
 /* ---- event log and snapshots (serve_state.c) */
 
 typedef struct g2r_elog g2r_elog;
 
-/* Opens (creating) dir/events.log for appending, cutting a torn last line. */
+/* Opens (creating) dir/events.log for appending, cutting a torn last line and
+ * reading its generation from a first line {"gen":N} (0 without one). */
 g2r_status g2r_elog_open(const char *dir, g2r_fsync_mode mode, g2r_elog **out, g2r_error *err);
 void g2r_elog_close(g2r_elog *l);
 /* Calls fn on each complete line of the log from byte offset from, in order. */
 g2r_status g2r_elog_replay(g2r_elog *l, uint64_t from,
                            g2r_status (*fn)(void *user, const char *line, size_t len, g2r_error *err), void *user,
                            g2r_error *err);
+uint64_t g2r_elog_gen(const g2r_elog *l);
+/* Replaces the log atomically with one holding only {"gen":gen} (compaction). */
+g2r_status g2r_elog_reset(g2r_elog *l, uint64_t gen, g2r_error *err);
 /* Bytes in the log (every line appended so far). */
 uint64_t g2r_elog_size(g2r_elog *l);
 /* Appends one line (a newline is added) in one write; fsyncs when mode is always. */
@@ -115,6 +133,9 @@ g2r_status g2r_snapshot_write(const char *dir, const g2r_ecache *c, int dim, g2r
 g2r_status g2r_snapshot_load(const char *dir, g2r_ecache *c, int dim, g2r_error *err);
 
 /* ---- the server (serve_ops.c) and its loops (serve_net.c) */
+
+/* Tests only: snapshot() stops after step N (1-4 above) as if killed. */
+extern int g2r_serve_crash_after;
 
 #define G2R_SERVE_RECENT 8   /* events per user kept for re-rank prompts */
 #define G2R_LAT_RING 4096    /* latencies kept per op for percentiles */
@@ -151,6 +172,7 @@ struct g2r_server {
     double lat[OP_COUNT][G2R_LAT_RING];
     uint64_t n_lat[OP_COUNT];
     int opened;              /* g2r_server_open succeeded: close may save */
+    int broken;              /* a snapshot failed after its commit: no more writes */
     int stop_pipe[2];        /* written by g2r_server_stop */
     atomic_int stopping;     /* set by g2r_server_stop (from a signal handler too) */
 };

@@ -343,7 +343,11 @@ done:
 
 /* ---- saving */
 
-g2r_status g2r_catalog_save(g2r_catalog *c, g2r_error *err) {
+void g2r_catalog_mark_dirty(g2r_catalog *c) { c->dirty = 1; }
+
+g2r_status g2r_catalog_save(g2r_catalog *c, g2r_error *err) { return g2r_catalog_save_as(c, c->path, err); }
+
+g2r_status g2r_catalog_save_as(g2r_catalog *c, const char *path, g2r_error *err) {
     g2r_index_info info;
     g2r_index_info_get(c->ix, &info);
     size_t live = g2r_catalog_live(c), n = 0;
@@ -368,7 +372,7 @@ g2r_status g2r_catalog_save(g2r_catalog *c, g2r_error *err) {
     g2r_index_postproc_params(c->ix, &mean, &pcs);
     g2r_index_spec spec = {c->dim, info.dtype, info.pooling, info.fingerprint, mean, info.n_pc, pcs};
     /* the old file stays mapped (its inode lives on), so rows keep their meaning */
-    g2r_status st = g2r_index_write(c->path, &spec, n, items, vecs, err);
+    g2r_status st = g2r_index_write(path, &spec, n, items, vecs, err);
     if (!st) {
         c->dirty = 0;
         n = 0;

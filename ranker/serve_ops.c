@@ -105,14 +105,14 @@ static void push_recent(g2r_user *u, const char *type, const char *text, size_t 
 
 /* ---- profile snapshots: DIR/profiles.snap
  *
- * Written atomically under state_mu (so it matches the log byte for byte):
- * magic, the index file's identity (inode, size, mtime: rows are its rows),
- * the log offset it covers, the event count, then each user: id, event
- * count, recent events for prompts, profile (ranker/profile.c).  At start a
- * snapshot of the same index file is loaded and only the log after its
- * offset is replayed; any mismatch or damage falls back to the whole log. */
+ * Written atomically under state_mu (so it matches the log exactly): magic,
+ * the index file's identity (inode, size, mtime: rows are its rows), the log
+ * generation that follows it, the event count, then each user: id, event
+ * count, recent events for prompts, profile (ranker/profile.c).  The steps
+ * of a snapshot and of recovery are in ranker/serve.h. */
 
-static const char PSNAP_MAGIC[8] = {'G', '2', 'R', 'P', 'S', 'N', 'P', '1'};
+static const char PSNAP_MAGIC[8] = {'G', '2', 'R', 'P', 'S', 'N', 'P', '2'};
+int g2r_serve_crash_after;
 
 static int index_identity(const char *path, uint64_t id[4]) {
     struct stat st;
@@ -122,12 +122,14 @@ static int index_identity(const char *path, uint64_t id[4]) {
     return 0;
 }
 
-static char *psnap_path(const g2r_server *s) {
-    size_t n = strlen(s->o.state_dir) + 16;
+static char *join2(const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b) + 1;
     char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/profiles.snap", s->o.state_dir);
+    if (p) snprintf(p, n, "%s%s", a, b);
     return p;
 }
+
+static char *psnap_path(const g2r_server *s) { return join2(s->o.state_dir, "/profiles.snap"); }
 
 static int64_t to_file_row(void *user, int64_t row) { return g2r_catalog_file_row(user, row); }
 
@@ -136,14 +138,12 @@ static int put_str(FILE *f, const char *str, size_t n) {
     return fwrite(&len, sizeof len, 1, f) == 1 && fwrite(str, 1, n, f) == n ? 0 : -1;
 }
 
-static g2r_status write_profiles(g2r_server *s, g2r_error *err) {
+static g2r_status write_profiles(g2r_server *s, uint64_t gen, const char *index, g2r_error *err) {
     char *path = psnap_path(s);
     if (!path) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
     uint64_t head[8] = {0};
-    g2r_status st = index_identity(g2r_catalog_path(s->cat), head)
-                        ? g2r_fail(err, G2R_EIO, "%s: cannot stat", g2r_catalog_path(s->cat))
-                        : G2R_OK;
-    head[4] = g2r_elog_size(s->log), head[5] = s->n_events, head[6] = s->n_users;
+    g2r_status st = index_identity(index, head) ? g2r_fail(err, G2R_EIO, "%s: cannot stat", index) : G2R_OK;
+    head[4] = gen, head[5] = s->n_events, head[6] = s->n_users;
     g2r_atomic a;
     if (!st) st = g2r_atomic_open(&a, path, err);
     if (!st) {
@@ -173,11 +173,58 @@ static g2r_status write_profiles(g2r_server *s, g2r_error *err) {
     return st;
 }
 
-/* Both snapshots, under state_mu. */
+/* A snapshot that replaces the log, under state_mu: steps 1-5 of ranker/serve.h. */
 static g2r_status snapshot(g2r_server *s, g2r_error *err) {
-    g2r_status st = g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, err);
-    if (!st) st = write_profiles(s, err);
     s->since_snapshot = 0;
+    if (s->broken) return g2r_fail(err, G2R_EIO, "serve: an earlier snapshot failed half-way; restart the server");
+    const char *index = g2r_catalog_path(s->cat);
+    uint64_t gen = g2r_elog_gen(s->log) + 1;
+    char *next = NULL;
+    int stop = g2r_serve_crash_after;
+    g2r_status st = g2r_snapshot_write(s->o.state_dir, s->cache, s->dim, err);
+    if (!st && stop == 1) goto crash;
+    if (!st && g2r_catalog_dirty(s->cat)) {
+        next = join2(index, ".next");
+        st = next ? g2r_catalog_save_as(s->cat, next, err) : g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+        if (st) free(next), next = NULL; /* written atomically: nothing there */
+    }
+    if (!st && stop == 2) goto crash;
+    if (!st) st = write_profiles(s, gen, next ? next : index, err);
+    if (st) { /* before the commit: the old snapshot and log still hold */
+        if (next) unlink(next), g2r_catalog_mark_dirty(s->cat);
+        free(next);
+        return st;
+    }
+    if (stop == 3) goto crash;
+    if (next && rename(next, index)) st = g2r_fail(err, G2R_EIO, "%s: rename failed", next);
+    if (!st && stop == 4) goto crash;
+    if (!st) st = g2r_elog_reset(s->log, gen, err);
+    if (st) s->broken = 1; /* the log on disk is older than the snapshot: appends to it would be dropped */
+    free(next);
+    return st;
+crash:
+    s->broken = 1;
+    free(next);
+    return g2r_fail(err, G2R_EIO, "serve: test crash after snapshot step %d", stop);
+}
+
+/* An INDEX.next left by a crash during a snapshot: renamed into place when
+ * profiles.snap (the commit) names it, else deleted. */
+static g2r_status recover_index(const char *state_dir, const char *index, g2r_error *err) {
+    char *next = join2(index, ".next"), *snap = join2(state_dir, "/profiles.snap");
+    g2r_status st = next && snap ? G2R_OK : g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    uint64_t id[4];
+    if (!st && !index_identity(next, id)) {
+        char magic[8];
+        uint64_t head[8];
+        FILE *f = fopen(snap, "rb");
+        int named = f && fread(magic, 8, 1, f) == 1 && !memcmp(magic, PSNAP_MAGIC, 8) &&
+                    fread(head, sizeof head, 1, f) == 1 && !memcmp(head, id, sizeof id);
+        if (f) fclose(f);
+        if (named && rename(next, index)) st = g2r_fail(err, G2R_EIO, "%s: rename failed", next);
+        if (!named) unlink(next);
+    }
+    free(next), free(snap);
     return st;
 }
 
@@ -193,10 +240,10 @@ static char *get_str(FILE *f, size_t max, size_t *n) {
     return p;
 }
 
-/* Loads profiles.snap into the (empty) user table; *offset gets the log
- * bytes it covers.  0 when there is none or it does not fit: replay all. */
-static void load_profiles(g2r_server *s, uint64_t *offset) {
-    *offset = 0;
+/* Loads profiles.snap into the (empty) user table; *gen gets the log
+ * generation it starts, 0 when there is none or it does not fit: replay all. */
+static void load_profiles(g2r_server *s, uint64_t *gen) {
+    *gen = 0;
     char *path = psnap_path(s);
     FILE *f = path ? fopen(path, "rb") : NULL;
     if (!f) {
@@ -207,7 +254,7 @@ static void load_profiles(g2r_server *s, uint64_t *offset) {
     uint64_t head[8], id[4];
     int bad = fread(magic, 8, 1, f) != 1 || memcmp(magic, PSNAP_MAGIC, 8) || fread(head, sizeof head, 1, f) != 1 ||
               index_identity(g2r_catalog_path(s->cat), id) || memcmp(id, head, sizeof id) ||
-              head[4] > g2r_elog_size(s->log);
+              head[4] < g2r_elog_gen(s->log);
     g2r_error err = {0};
     for (uint64_t i = 0; !bad && i < head[6]; i++) {
         size_t len = 0;
@@ -240,7 +287,7 @@ static void load_profiles(g2r_server *s, uint64_t *offset) {
         for (size_t i = 0; i < s->cap_users; i++) free_user(s->users[i]), s->users[i] = NULL;
         s->n_users = 0;
     } else {
-        *offset = head[4];
+        *gen = head[4];
         s->n_events = (size_t)head[5];
     }
     free(path);
@@ -269,7 +316,8 @@ g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *i
     g2r_model_info mi;
     g2r_model_info_get(m, &mi);
     g2r_index_options io = {o->n_threads, mi.fingerprint};
-    g2r_status st = g2r_catalog_open(index_path, &io, &s->cat, err);
+    g2r_status st = o->state_dir ? recover_index(o->state_dir, index_path, err) : G2R_OK;
+    if (!st) st = g2r_catalog_open(index_path, &io, &s->cat, err);
     if (!st) {
         g2r_index_info info;
         g2r_index_info_get(g2r_catalog_index(s->cat), &info);
@@ -283,11 +331,12 @@ g2r_status g2r_server_open(g2r_model *m, const g2r_tokenizer *tok, const char *i
     if (!st) st = g2r_ecache_new(s->dim, s->o.cache_mb << 20, &s->cache, err);
     if (!st && pipe(s->stop_pipe)) st = g2r_fail(err, G2R_EIO, "serve: pipe failed");
     if (!st && o->state_dir) {
-        uint64_t from = 0;
+        uint64_t gen = 0;
         st = g2r_snapshot_load(o->state_dir, s->cache, s->dim, err);
         if (!st) st = g2r_elog_open(o->state_dir, o->fsync, &s->log, err);
-        if (!st) load_profiles(s, &from);
-        if (!st) st = g2r_elog_replay(s->log, from, replay_line, s, err);
+        if (!st) load_profiles(s, &gen);
+        if (!st && gen > g2r_elog_gen(s->log)) st = g2r_elog_reset(s->log, gen, err); /* the snapshot holds it all */
+        else if (!st) st = g2r_elog_replay(s->log, 0, replay_line, s, err);
         s->hits = s->misses = 0; /* replay is not traffic */
     }
     if (st) {
@@ -312,12 +361,10 @@ g2r_status g2r_server_sync(g2r_server *s, g2r_error *err) { return s->log ? g2r_
 g2r_status g2r_server_close(g2r_server *s, g2r_error *err) {
     if (!s) return G2R_OK;
     g2r_status st = G2R_OK;
-    /* a server that failed to open (a bad log, say) must not cover it with a snapshot */
-    if (s->opened && g2r_catalog_dirty(s->cat)) st = g2r_catalog_save(s->cat, err);
-    if (s->opened && s->log) { /* after the save: profile rows are the new file's */
-        g2r_status st2 = snapshot(s, st ? NULL : err);
-        if (!st) st = st2;
-    }
+    /* a server that failed to open (a bad log, say) must not cover it with a
+     * snapshot; a broken one leaves the files for the next start to recover */
+    if (s->opened && s->log && !s->broken) st = snapshot(s, err); /* saves the catalog too */
+    else if (s->opened && !s->log && g2r_catalog_dirty(s->cat)) st = g2r_catalog_save(s->cat, err);
     g2r_elog_close(s->log);
     for (size_t i = 0; i < s->cap_users; i++) free_user(s->users[i]);
     free(s->users);
@@ -406,6 +453,12 @@ static char *event_line(const event_req *e, size_t *len) {
     return buf;
 }
 
+/* Appends a request's log line (under state_mu), unless a snapshot broke the log. */
+static g2r_status log_append(g2r_server *s, const char *line, size_t len, g2r_error *err) {
+    if (s->broken) return g2r_fail(err, G2R_EIO, "serve: an earlier snapshot failed half-way; restart the server");
+    return g2r_elog_append(s->log, line, len, err);
+}
+
 /* Adds an event: the vector from the catalog (item), the cache or the model;
  * then logged (unless replaying) and applied to the profile.  *cached tells
  * whether no forward pass was needed. */
@@ -414,7 +467,9 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
     float *vec = malloc(sizeof(float) * (size_t)s->dim);
     if (!vec) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
     uint64_t key = g2r_text_hash(e->text, e->text_len);
-    int64_t row = -1;
+    int64_t row;
+again:
+    row = -1;
     pthread_mutex_lock(&s->state_mu);
     if (e->item) row = g2r_catalog_find(s->cat, e->item, e->item_len);
     int have = row >= 0;
@@ -449,8 +504,14 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
         return st;
     }
     pthread_mutex_lock(&s->state_mu);
+    if (!replaying && e->item && g2r_catalog_find(s->cat, e->item, e->item_len) != row) {
+        /* its item changed while we embedded: start again, so replay (in log order) sees what we saw */
+        pthread_mutex_unlock(&s->state_mu);
+        free(line);
+        goto again;
+    }
     if (!have) g2r_ecache_put(s->cache, key, vec);
-    if (line) st = g2r_elog_append(s->log, line, len, err); /* logged before it counts */
+    if (line) st = log_append(s, line, len, err); /* logged before it counts */
     g2r_user *u = NULL;
     if (!st) st = get_user(s, e->user, e->user_len, &u, err);
     char type[32];
@@ -478,17 +539,24 @@ static g2r_status apply_event(g2r_server *s, const event_req *e, int replaying, 
     return st;
 }
 
+static g2r_status add_item(g2r_server *s, const g2r_json *o, int replaying, size_t *live, g2r_error *err);
+static g2r_status remove_item(g2r_server *s, const g2r_json *o, int replaying, size_t *live, g2r_error *err);
+
+/* One log line: the header {"gen":N}, an item change {"op":...} or an event. */
 static g2r_status replay_line(void *user, const char *line, size_t len, g2r_error *err) {
     g2r_server *s = user;
     g2r_json_doc *doc;
-    const g2r_json *o;
+    const g2r_json *o, *op;
     g2r_status st = g2r_json_parse(line, len, "event log", &doc, &o, err);
     if (st) return st;
     event_req e;
     size_t n;
     int cached;
-    st = parse_event(o, &e, err);
-    if (!st) st = apply_event(s, &e, 1, &n, &cached, err);
+    if (o->type != G2R_JSON_OBJECT) st = g2r_fail(err, G2R_EFORMAT, "event log: not an object");
+    else if ((op = get_typed(o, "op", G2R_JSON_STRING)) && !strcmp(op->str, "add_item")) st = add_item(s, o, 1, &n, err);
+    else if (op && !strcmp(op->str, "remove_item")) st = remove_item(s, o, 1, &n, err);
+    else if (g2r_json_get(o, "gen")) st = G2R_OK; /* after op: an item's metadata may be called gen */
+    else if (!(st = parse_event(o, &e, err))) st = apply_event(s, &e, 1, &n, &cached, err);
     g2r_json_free(doc);
     return st;
 }
@@ -622,46 +690,85 @@ static char *extra_members(const g2r_json *o, size_t *len) {
     return buf;
 }
 
-static g2r_status op_add(g2r_server *s, const g2r_json *o, FILE *out, g2r_error *err) {
+/* The log line of an item change: op, id, text and the metadata members. */
+static char *item_line(const char *op, const g2r_json *id, const g2r_json *text, const char *meta, size_t meta_len,
+                       size_t *len) {
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f) return NULL;
+    fprintf(f, "{\"op\":\"%s\",\"id\":", op);
+    g2r_json_write_string(f, id->str, id->len);
+    if (text) {
+        fputs(",\"text\":", f);
+        g2r_json_write_string(f, text->str, text->len);
+    }
+    if (meta_len > 2) fputc(',', f), fwrite(meta + 1, 1, meta_len - 2, f); /* its members, without braces */
+    fputc('}', f);
+    if (fclose(f)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* add_item: embedded outside the state lock, then logged (unless replaying) and added. */
+static g2r_status add_item(g2r_server *s, const g2r_json *o, int replaying, size_t *live, g2r_error *err) {
     const g2r_json *id = get_typed(o, "id", G2R_JSON_STRING), *text = get_typed(o, "text", G2R_JSON_STRING);
     if (!id || id->len == 0 || !text || text->len == 0)
         return g2r_fail(err, G2R_EARG, "add_item: needs non-empty \"id\" and \"text\" strings");
-    size_t meta_len = 0;
-    char *meta = extra_members(o, &meta_len);
+    size_t meta_len = 0, len = 0;
+    char *meta = extra_members(o, &meta_len), *line = NULL;
     float *vec = malloc(sizeof(float) * (size_t)s->dim);
     g2r_status st = meta && vec ? G2R_OK : g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    if (!st && s->log && !replaying && !(line = item_line("add_item", id, text, meta, meta_len, &len)))
+        st = g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
     if (!st) {
         pthread_mutex_lock(&s->model_mu);
         st = g2r_embed_texts(s->m, s->tok, s->pooling, g2r_catalog_index(s->cat), 1, &text->str, &text->len, vec, err);
         pthread_mutex_unlock(&s->model_mu);
     }
-    size_t live = 0;
     if (!st) {
         pthread_mutex_lock(&s->state_mu);
-        st = g2r_catalog_add(s->cat, id->str, id->len, text->str, text->len, meta, meta_len, vec, err);
-        live = g2r_catalog_live(s->cat);
+        if (line) st = log_append(s, line, len, err); /* logged before it counts */
+        if (!st) st = g2r_catalog_add(s->cat, id->str, id->len, text->str, text->len, meta, meta_len, vec, err);
+        *live = g2r_catalog_live(s->cat);
         pthread_mutex_unlock(&s->state_mu);
     }
-    if (!st) {
-        fputs("\"ok\":true,\"id\":", out);
-        g2r_json_write_string(out, id->str, id->len);
-        fprintf(out, ",\"items\":%zu", live);
-    }
+    free(line);
     free(meta);
     free(vec);
     return st;
 }
 
-static g2r_status op_remove(g2r_server *s, const g2r_json *o, FILE *out, g2r_error *err) {
+/* remove_item: logged (unless replaying) when the item is there, then removed. */
+static g2r_status remove_item(g2r_server *s, const g2r_json *o, int replaying, size_t *live, g2r_error *err) {
     const g2r_json *id = get_typed(o, "id", G2R_JSON_STRING);
     if (!id) return g2r_fail(err, G2R_EARG, "remove_item: needs an \"id\" string");
+    size_t len = 0;
+    char *line = s->log && !replaying ? item_line("remove_item", id, NULL, "", 0, &len) : NULL;
+    if (s->log && !replaying && !line) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    g2r_status st = G2R_OK;
     pthread_mutex_lock(&s->state_mu);
-    int r = g2r_catalog_remove(s->cat, id->str, id->len);
-    size_t live = g2r_catalog_live(s->cat);
+    int r = 0;
+    if (g2r_catalog_find(s->cat, id->str, id->len) < 0) {
+        if (!replaying) st = g2r_fail(err, G2R_EARG, "remove_item: no item '%.100s'", id->str);
+    } else {
+        if (line) st = log_append(s, line, len, err);
+        if (!st) r = g2r_catalog_remove(s->cat, id->str, id->len);
+        if (r < 0) st = g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
+    }
+    *live = g2r_catalog_live(s->cat);
     pthread_mutex_unlock(&s->state_mu);
-    if (r < 0) return g2r_fail(err, G2R_ENOMEM, "serve: out of memory");
-    if (r == 0) return g2r_fail(err, G2R_EARG, "remove_item: no item '%.100s'", id->str);
+    free(line);
+    return st;
+}
+
+static g2r_status op_item(g2r_server *s, const g2r_json *o, int add, FILE *out, g2r_error *err) {
+    size_t live = 0;
+    g2r_status st = add ? add_item(s, o, 0, &live, err) : remove_item(s, o, 0, &live, err);
+    if (st) return st;
     fputs("\"ok\":true,\"id\":", out);
+    const g2r_json *id = g2r_json_get(o, "id");
     g2r_json_write_string(out, id->str, id->len);
     fprintf(out, ",\"items\":%zu", live);
     return G2R_OK;
@@ -669,9 +776,8 @@ static g2r_status op_remove(g2r_server *s, const g2r_json *o, FILE *out, g2r_err
 
 static g2r_status op_save(g2r_server *s, FILE *out, g2r_error *err) {
     pthread_mutex_lock(&s->state_mu);
-    g2r_status st = g2r_catalog_save(s->cat, err);
+    g2r_status st = s->log ? snapshot(s, err) : g2r_catalog_save(s->cat, err); /* a snapshot saves the catalog too */
     size_t live = g2r_catalog_live(s->cat);
-    if (!st && s->log) st = snapshot(s, err); /* its rows must be the new file's */
     pthread_mutex_unlock(&s->state_mu);
     if (!st) fprintf(out, "\"ok\":true,\"items\":%zu", live);
     return st;
@@ -734,8 +840,8 @@ void g2r_server_request(g2r_server *s, const char *line, size_t len, FILE *out) 
         switch (op) {
         case OP_EVENT: st = op_event(s, o, b, &err); break;
         case OP_RANK: st = op_rank(s, o, b, &err); break;
-        case OP_ADD: st = op_add(s, o, b, &err); break;
-        case OP_REMOVE: st = op_remove(s, o, b, &err); break;
+        case OP_ADD: st = op_item(s, o, 1, b, &err); break;
+        case OP_REMOVE: st = op_item(s, o, 0, b, &err); break;
         case OP_SAVE: st = op_save(s, b, &err); break;
         default: op_stats(s, b); break;
         }

@@ -30,6 +30,7 @@ struct g2r_elog {
     pthread_mutex_t mu;      /* appends */
     pthread_mutex_t sync_mu; /* one fsync at a time */
     uint64_t appended, synced;
+    uint64_t gen;            /* from the header line {"gen":N}; 0 without one */
 };
 
 static char *join(const char *dir, const char *name) {
@@ -73,6 +74,11 @@ g2r_status g2r_elog_open(const char *dir, g2r_fsync_mode mode, g2r_elog **out, g
     l->fd = open(l->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     g2r_status st = l->fd < 0 ? g2r_fail(err, G2R_EIO, "%s: %s", l->path, strerror(errno)) : G2R_OK;
     if (!st) st = cut_torn_tail(l->fd, l->path, err);
+    if (!st) {
+        char head[40] = {0};
+        if (pread(l->fd, head, sizeof head - 1, 0) > 0 && !strncmp(head, "{\"gen\":", 7))
+            l->gen = strtoull(head + 7, NULL, 10);
+    }
     if (st) {
         if (l->fd >= 0) close(l->fd);
         free(l->path);
@@ -93,6 +99,31 @@ void g2r_elog_close(g2r_elog *l) {
     pthread_mutex_destroy(&l->sync_mu);
     free(l->path);
     free(l);
+}
+
+uint64_t g2r_elog_gen(const g2r_elog *l) { return l->gen; }
+
+g2r_status g2r_elog_reset(g2r_elog *l, uint64_t gen, g2r_error *err) {
+    char head[40];
+    int n = snprintf(head, sizeof head, "{\"gen\":%llu}\n", (unsigned long long)gen);
+    pthread_mutex_lock(&l->sync_mu); /* no fsync of the old descriptor meanwhile */
+    pthread_mutex_lock(&l->mu);
+    g2r_atomic a;
+    g2r_status st = g2r_atomic_open(&a, l->path, err);
+    if (!st) st = g2r_atomic_write(&a, head, (size_t)n, err);
+    if (!st) st = g2r_atomic_commit(&a, err); /* the new log is in place, the old one gone */
+    else if (a.f) g2r_atomic_abort(&a);
+    int fd = st ? -1 : open(l->path, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (!st && fd < 0) st = g2r_fail(err, G2R_EIO, "%s: %s", l->path, strerror(errno));
+    if (!st) {
+        close(l->fd);
+        l->fd = fd;
+        l->gen = gen;
+        l->synced = l->appended; /* everything before is in the snapshot */
+    }
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->sync_mu);
+    return st;
 }
 
 uint64_t g2r_elog_size(g2r_elog *l) {

@@ -20,7 +20,7 @@ static g2r_model *tiny_model(int n_ctx) {
     g2r_config cfg = {2, 2, 32, 50257, n_ctx};
     g2r_error err = {0};
     g2r_model *m = NULL;
-    g2r_options o = {1, 0, G2R_KERNELS_AUTO, G2R_DEVICE_CPU};
+    g2r_options o = {.n_threads = 1};
     if (g2r_gpt2_write_random(path, &cfg, G2R_DT_F32, 7, &err) || g2r_model_load(path, &o, &m, &err)) {
         t_fail(__FILE__, __LINE__, "tiny model: %s", err.msg);
         return NULL;

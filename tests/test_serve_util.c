@@ -40,7 +40,7 @@ int serve_files_make(serve_files *f) {
         t_fail(__FILE__, __LINE__, "cannot write %s", f->items);
         return -1;
     }
-    g2r_options o = {1, 0, G2R_KERNELS_AUTO, G2R_DEVICE_CPU};
+    g2r_options o = {.n_threads = 1};
     g2r_build_options bo = {G2R_VEC_F32, G2R_POOL_MEAN, 0, 0, 0, 0, 0};
     int rc = 0;
     if (g2r_gpt2_write_random(f->model, &cfg, G2R_DT_F32, 11, &err) || g2r_model_load(f->model, &o, &m, &err) ||

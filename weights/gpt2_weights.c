@@ -326,6 +326,12 @@ g2r_status g2r_gpt2_weights_load(const char *path, int n_head_override, g2r_gpt2
     return G2R_OK;
 }
 
+void g2r_gpt2_weights_mapping(const g2r_gpt2_weights *w, const void **base, size_t *size) {
+    const w_priv *p = w->priv;
+    *base = p ? p->st.buf : NULL;
+    *size = p ? p->st.size : 0;
+}
+
 void g2r_gpt2_weights_free(g2r_gpt2_weights *w) {
     if (!w) return;
     w_priv *p = w->priv;

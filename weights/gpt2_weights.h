@@ -42,5 +42,7 @@ typedef struct g2r_gpt2_weights {
  * else GPT-2's table (768->12, 1024->16, 1280->20, 1600->25), else an error. */
 g2r_status g2r_gpt2_weights_load(const char *path, int n_head_override, g2r_gpt2_weights *w, g2r_error *err);
 void g2r_gpt2_weights_free(g2r_gpt2_weights *w);
+/* The read-only mapping of the whole file (for prefaulting it). */
+void g2r_gpt2_weights_mapping(const g2r_gpt2_weights *w, const void **base, size_t *size);
 
 #endif

@@ -1,0 +1,173 @@
+/* cuda_attention.cu — causal self-attention over the KV cache.
+ *
+ * prefill: flash-style.  A block takes 64 queries of one head of one sequence
+ *   (a thread per query, its q and output row in registers) and walks the
+ *   cached keys and values in shared-memory tiles, with an online softmax:
+ *   the scores are never written out.
+ * decode: one query per sequence and head; the block's warps split the
+ *   cached positions, each keeps its own running max/sum/output, and the
+ *   warps' partial results are merged at the end.
+ * Head sizes up to 64 (every GPT-2 has 64); hd is a run-time value no larger
+ * than the template's HD. */
+#include "kernels/cuda/cuda_common.cuh"
+
+#define PF_Q 64  /* queries per prefill block */
+#define PF_KV 64 /* cached positions per shared-memory tile */
+
+template <int HD>
+__global__ void __launch_bounds__(PF_Q) prefill_kernel(float *out, const float *qkv, const float *kc, const float *vc,
+                                                       const int *row0, const int *n_new, const int *past,
+                                                       const int *slot, int max_tokens, int C, int hd) {
+    __shared__ float Ks[PF_KV][HD], Vs[PF_KV][HD];
+    int s = blockIdx.z, h = blockIdx.y;
+    int nn = n_new[s], base = past[s];
+    int i0 = blockIdx.x * PF_Q;
+    if (i0 >= nn) return; /* whole block: before any barrier */
+    int i = i0 + threadIdx.x;
+    bool active = i < nn;
+    int p = base + i; /* this query's position: it sees 0..p */
+    const float scale = rsqrtf((float)hd);
+
+    float q[HD], o[HD];
+    const float *qr = qkv + (size_t)(row0[s] + (active ? i : i0)) * 3 * C + h * hd;
+#pragma unroll
+    for (int d = 0; d < HD; d++) {
+        q[d] = d < hd ? qr[d] * scale : 0.0f;
+        o[d] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+
+    int last = base + min(nn, i0 + PF_Q) - 1; /* the block's furthest position */
+    const float *kb = kc + (size_t)slot[s] * max_tokens * C + h * hd;
+    const float *vb = vc + (size_t)slot[s] * max_tokens * C + h * hd;
+    for (int j0 = 0; j0 <= last; j0 += PF_KV) {
+        int n_tile = min(PF_KV, last + 1 - j0);
+        for (int e = threadIdx.x; e < n_tile * hd; e += PF_Q) {
+            int j = e / hd, d = e % hd;
+            Ks[j][d] = kb[(size_t)(j0 + j) * C + d];
+            Vs[j][d] = vb[(size_t)(j0 + j) * C + d];
+        }
+        __syncthreads();
+        if (active) {
+            int n_seen = min(n_tile, p + 1 - j0); /* causal: positions <= p */
+            for (int j = 0; j < n_seen; j++) {
+                float sc = 0.0f;
+#pragma unroll
+                for (int d = 0; d < HD; d++)
+                    if (d < hd) sc += q[d] * Ks[j][d];
+                if (sc > m) { /* new max: rescale what was summed so far */
+                    float r = __expf(m - sc);
+                    l *= r;
+#pragma unroll
+                    for (int d = 0; d < HD; d++) o[d] *= r;
+                    m = sc;
+                }
+                float pj = __expf(sc - m);
+                l += pj;
+#pragma unroll
+                for (int d = 0; d < HD; d++)
+                    if (d < hd) o[d] += pj * Vs[j][d];
+            }
+        }
+        __syncthreads();
+    }
+    if (!active) return;
+    float inv = 1.0f / l;
+    float *orow = out + (size_t)(row0[s] + i) * C + h * hd;
+#pragma unroll
+    for (int d = 0; d < HD; d++)
+        if (d < hd) orow[d] = o[d] * inv;
+}
+
+#define DEC_WARPS 8
+
+template <int HD>
+__global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(float *out, const float *qkv, const float *kc,
+                                                                const float *vc, const int *row0, const int *past,
+                                                                const int *slot, int max_tokens, int C, int hd) {
+    constexpr int PER = (HD + 31) / 32; /* dims per lane */
+    __shared__ float wm[DEC_WARPS], wl[DEC_WARPS], wo[DEC_WARPS][HD];
+    int s = blockIdx.y, h = blockIdx.x;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int p = past[s]; /* the one new query sits at position past: sees 0..p */
+    const float scale = rsqrtf((float)hd);
+    const float *qr = qkv + (size_t)row0[s] * 3 * C + h * hd;
+    float q[PER], o[PER];
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+        int d = lane + 32 * u;
+        q[u] = d < hd ? qr[d] * scale : 0.0f;
+        o[u] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    const float *kb = kc + (size_t)slot[s] * max_tokens * C + h * hd;
+    const float *vb = vc + (size_t)slot[s] * max_tokens * C + h * hd;
+    for (int j = warp; j <= p; j += DEC_WARPS) {
+        const float *kj = kb + (size_t)j * C, *vj = vb + (size_t)j * C;
+        float part = 0.0f;
+#pragma unroll
+        for (int u = 0; u < PER; u++) {
+            int d = lane + 32 * u;
+            if (d < hd) part += q[u] * kj[d];
+        }
+        float sc = g2r_warp_sum(part); /* every lane holds the score */
+        float mn = fmaxf(m, sc);
+        float r = __expf(m - mn), pj = __expf(sc - mn);
+        l = l * r + pj;
+#pragma unroll
+        for (int u = 0; u < PER; u++) {
+            int d = lane + 32 * u;
+            o[u] = o[u] * r + (d < hd ? pj * vj[d] : 0.0f);
+        }
+        m = mn;
+    }
+    if (lane == 0) wm[warp] = m, wl[warp] = l;
+#pragma unroll
+    for (int u = 0; u < PER; u++) {
+        int d = lane + 32 * u;
+        if (d < HD) wo[warp][d] = o[u];
+    }
+    __syncthreads();
+    /* merge: warps that saw no position have m = -inf and weigh nothing */
+    float M = -INFINITY;
+    for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, wm[w]);
+    float L = 0.0f;
+    for (int w = 0; w < DEC_WARPS; w++) L += wm[w] == -INFINITY ? 0.0f : wl[w] * __expf(wm[w] - M);
+    float *orow = out + (size_t)row0[s] * C + h * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int w = 0; w < DEC_WARPS; w++)
+            if (wm[w] != -INFINITY) acc += wo[w][d] * __expf(wm[w] - M);
+        orow[d] = acc / L;
+    }
+}
+
+template <int HD>
+static void launch(float *out, const float *qkv, const g2r_cuda_kv *kv, const g2r_cuda_batch *b, int decode, int hd,
+                   cudaStream_t st) {
+    if (decode) {
+        dim3 grid(kv->n_head, b->n_seqs);
+        decode_kernel<HD><<<grid, DEC_WARPS * 32, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->past, b->slot,
+                                                           kv->max_tokens, kv->C, hd);
+    } else {
+        dim3 grid(g2r_ceil_div(b->max_new, PF_Q), kv->n_head, b->n_seqs);
+        prefill_kernel<HD><<<grid, PF_Q, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->n_new, b->past, b->slot,
+                                                  kv->max_tokens, kv->C, hd);
+    }
+}
+
+extern "C" g2r_status g2r_cuda_attention(float *d_out, const float *d_qkv, const g2r_cuda_kv *kv,
+                                         const g2r_cuda_batch *b, int decode, g2r_cuda_stream s, g2r_error *err) {
+    if (b->n_seqs <= 0 || b->max_new <= 0) return G2R_OK;
+    if (kv->n_head <= 0 || kv->C % kv->n_head)
+        return g2r_fail(err, G2R_EARG, "cuda: attention: %d heads do not divide %d channels", kv->n_head, kv->C);
+    if (b->n_seqs > 65535 || kv->n_head > 65535)
+        return g2r_fail(err, G2R_EARG, "cuda: attention: too many sequences or heads for one launch");
+    int hd = kv->C / kv->n_head;
+    cudaStream_t st = g2r_stream(s);
+    if (hd <= 16) launch<16>(d_out, d_qkv, kv, b, decode, hd, st);
+    else if (hd <= 32) launch<32>(d_out, d_qkv, kv, b, decode, hd, st);
+    else if (hd <= 64) launch<64>(d_out, d_qkv, kv, b, decode, hd, st);
+    else return g2r_fail(err, G2R_EARG, "cuda: attention: head size %d is over 64", hd);
+    return g2r_cuda_launched(decode ? "decode_kernel" : "prefill_kernel", err);
+}
