@@ -215,3 +215,40 @@ $(BUILD)/emu/cuda_emu.o: tests/cuda_emu/cuda_emu.cpp tests/cuda_emu/cuda_emu.h
 .PHONY: cuda-emu-test
 cuda-emu-test:
 	$(MAKE) EMU=1 BUILD=build-emu BIN=build-emu/gpt2rank test T=$(or $(T),cuda)
+
+# --- fuzz ---
+# make fuzz: each libFuzzer target in tests/fuzz/fuzz_<name>.c, built with clang
+# and ASan + UBSan into build-fuzz/, runs FUZZ_SECONDS from its committed seeds
+# (tests/fuzz/corpus/<name>/); inputs it finds go to build-fuzz/corpus/<name>/,
+# crashes to build-fuzz/<name>-crash-*.  Copy a crash into
+# tests/data/regress/<name>/ and `make test` replays it (tests/test_regress.c).
+# FUZZ_TARGETS=json picks targets.  Not needed by make test.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR      = build-fuzz
+FUZZ_CFLAGS   = -O1 -g -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -Iinclude -I. \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIB_OBJS = $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+.SECONDARY: $(FUZZ_LIB_OBJS)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(isa_flags) -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP $< $(FUZZ_LIB_OBJS) -o $@ $(LDLIBS)
+
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+		dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+		echo "== fuzz $$t: $(FUZZ_SECONDS) s"; \
+		$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$t- $$dict \
+			$(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t >$(FUZZ_DIR)/$$t.log 2>&1; rc=$$?; \
+		grep -E '^stat::(number_of_executed_units|peak_rss_mb)|DONE' $(FUZZ_DIR)/$$t.log; \
+		[ $$rc -eq 0 ] || { tail -n 40 $(FUZZ_DIR)/$$t.log; exit 1; }; \
+	done
+
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)

@@ -96,18 +96,24 @@ g2r_status g2r_read_file(const char *path, size_t max_bytes, char **out, size_t 
 
 g2r_status g2r_atomic_open(g2r_atomic *a, const char *path, g2r_error *err) {
     memset(a, 0, sizeof *a);
+    /* A device or FIFO (-o /dev/null, /dev/stdout) is written in place: renaming
+     * a temporary over it would replace the device with a regular file. */
+    struct stat st;
+    int exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) return g2r_fail(err, G2R_EIO, "%s: is a directory, expected a file", path);
+    int direct = exists && !S_ISREG(st.st_mode);
     size_t n = strlen(path) + 32;
     a->path = strdup(path);
-    a->tmp = malloc(n);
-    if (!a->path || !a->tmp) {
+    a->tmp = direct ? NULL : malloc(n);
+    if (!a->path || (!direct && !a->tmp)) {
         free(a->path);
         free(a->tmp);
         return g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
     }
-    snprintf(a->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    a->f = fopen(a->tmp, "wb");
+    if (!direct) snprintf(a->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    a->f = fopen(direct ? path : a->tmp, "wb");
     if (!a->f) {
-        g2r_status s = g2r_fail(err, G2R_EIO, "%s: cannot create %s: %s", path, a->tmp, strerror(errno));
+        g2r_status s = g2r_fail(err, G2R_EIO, "%s: cannot create %s: %s", path, direct ? path : a->tmp, strerror(errno));
         free(a->path);
         free(a->tmp);
         memset(a, 0, sizeof *a);
@@ -135,12 +141,12 @@ g2r_status g2r_atomic_commit(g2r_atomic *a, g2r_error *err) {
     g2r_status s = G2R_OK;
     if (a->failed) s = g2r_fail(err, G2R_EIO, "%s: earlier write failed", a->path);
     if (!s && fflush(a->f) != 0) s = g2r_fail(err, G2R_EIO, "%s: write failed: %s", a->path, strerror(errno));
-    if (!s && fsync(fileno(a->f)) != 0) s = g2r_fail(err, G2R_EIO, "%s: fsync failed: %s", a->path, strerror(errno));
+    if (!s && a->tmp && fsync(fileno(a->f)) != 0) s = g2r_fail(err, G2R_EIO, "%s: fsync failed: %s", a->path, strerror(errno));
     if (fclose(a->f) != 0 && !s) s = g2r_fail(err, G2R_EIO, "%s: close failed: %s", a->path, strerror(errno));
     a->f = NULL;
-    if (!s && rename(a->tmp, a->path) != 0)
+    if (!s && a->tmp && rename(a->tmp, a->path) != 0)
         s = g2r_fail(err, G2R_EIO, "%s: rename failed: %s", a->path, strerror(errno));
-    if (s) unlink(a->tmp);
+    if (s && a->tmp) unlink(a->tmp);
     atomic_release(a);
     return s;
 }

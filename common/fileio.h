@@ -23,11 +23,12 @@ g2r_status g2r_read_file(const char *path, size_t max_bytes, char **out, size_t 
 
 /* Atomic writer: bytes go to "<path>.tmp.<pid>", which commit() fsyncs and
  * renames over path; abort() (or a failed commit) removes it, leaving any old
- * file at path untouched. */
+ * file at path untouched.  A path that is a device or FIFO (/dev/null,
+ * /dev/stdout) is written in place; a directory is refused at open. */
 typedef struct {
     FILE *f;
     char *path;
-    char *tmp;
+    char *tmp;  /* NULL when writing a device or FIFO in place */
     int failed; /* a write failed: commit will refuse */
 } g2r_atomic;
 

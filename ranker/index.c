@@ -266,7 +266,10 @@ static g2r_status validate(g2r_index *ix, const g2r_index_options *opt, g2r_erro
     uint64_t off_vec = get64(f + H_OFF_VECTORS), off_scales = get64(f + H_OFF_SCALES);
     uint64_t post_bytes = 4ull * dim * ((flags & FLAG_CENTERED ? 1 : 0) + n_pc);
     uint64_t vec_bytes = count * stride * es; /* < 2^32 * 2^18: no overflow */
+    /* off_rec and rec_bytes are checked against size before they are added: a
+     * huge rec_bytes would wrap the sum to a plausible off_vec */
     if (off_post != HEADER_BYTES || off_rec != align64(off_post + post_bytes) || rec_bytes < 8 * (count + 1) ||
+        off_rec > size || rec_bytes > size - off_rec ||
         off_vec != align64(off_rec + rec_bytes) || off_vec > size || vec_bytes > size - off_vec)
         return bad(err, path, "section offsets");
     uint64_t off_refine = get64(f + H_OFF_REFINE), stride16 = row_stride((int)dim, G2R_VEC_F16);

@@ -84,6 +84,8 @@ g2r_status g2r_profile_params_weights(g2r_profile_params *p, const char *spec, g
     return G2R_OK;
 }
 
+int g2r_profile_dim(const g2r_profile *p) { return p->dim; }
+
 g2r_status g2r_profile_new(int dim, const g2r_profile_params *prm, g2r_profile **out, g2r_error *err) {
     *out = NULL;
     if (dim < 1) return g2r_fail(err, G2R_EARG, "profile: dim must be at least 1");

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "ranker/profile_internal.h"
 
 g2r_status g2r_profile_add_events(g2r_profile *p, g2r_index *ix, g2r_model *m, const g2r_tokenizer *tok,
                                   const g2r_event *ev, size_t n, size_t *n_skipped, g2r_error *err) {
@@ -10,6 +11,8 @@ g2r_status g2r_profile_add_events(g2r_profile *p, g2r_index *ix, g2r_model *m, c
     g2r_index_info_get(ix, &info);
     const int dim = info.dim;
     if (n_skipped) *n_skipped = 0;
+    if (g2r_profile_dim(p) != dim)
+        return g2r_fail(err, G2R_EARG, "profile: dim %d differs from index dim %d", g2r_profile_dim(p), dim);
     int64_t *row = malloc(sizeof(int64_t) * (n ? n : 1));
     const char **texts = malloc(sizeof(char *) * (n ? n : 1));
     size_t *lens = malloc(sizeof(size_t) * (n ? n : 1)), *which = malloc(sizeof(size_t) * (n ? n : 1));

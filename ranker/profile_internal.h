@@ -4,6 +4,8 @@
 
 #include "gpt2rank.h"
 
+/* The width of the profile's vectors (g2r_profile_new's dim). */
+int g2r_profile_dim(const g2r_profile *p);
 /* Item rows the profile's events named, sorted and unique. */
 const int64_t *g2r_profile_seen(const g2r_profile *p, size_t *n);
 /* Each kept event's share of cosine(profile, x); returns how many. */

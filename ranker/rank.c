@@ -87,6 +87,8 @@ g2r_status g2r_rank(g2r_index *ix, const g2r_profile *p, const g2r_rank_options 
     g2r_index_info info;
     g2r_index_info_get(ix, &info);
     const int dim = info.dim;
+    if (g2r_profile_dim(p) != dim)
+        return g2r_fail(err, G2R_EARG, "rank: profile dim %d differs from index dim %d", g2r_profile_dim(p), dim);
     if (o->k < 1) return g2r_fail(err, G2R_EARG, "rank: k must be at least 1, got %d", o->k);
     if (o->mmr < 0 || o->mmr > 1) return g2r_fail(err, G2R_EARG, "rank: MMR lambda must be in (0, 1], got %g", o->mmr);
     float *q = malloc(sizeof(float) * (size_t)dim);

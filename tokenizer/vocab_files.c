@@ -51,6 +51,7 @@ static g2r_status add_token(collector *c, const g2r_json *id_node, const char *t
         return g2r_fail(err, G2R_EFORMAT, "%s: token \"%.40s\" has no valid id (an integer in [0, %d))", c->what,
                         text, MAX_TOKENS);
     int id = (int)id_node->i;
+    if (n == 0) return g2r_fail(err, G2R_EFORMAT, "%s: token %d is empty", c->what, id);
     if (id < c->n_ids && c->by_id[id].len != UINT32_MAX) {
         if (allow_dup) return G2R_OK;
         return g2r_fail(err, G2R_EFORMAT, "%s: id %d is given to two tokens", c->what, id);
