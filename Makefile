@@ -168,6 +168,14 @@ $(BUILD)/bench/serve_load: $(BUILD)/bench/serve_load.o $(LIB)
 serve-bench: $(BIN) $(BUILD)/bench/serve_load
 	BIN=$(abspath $(BIN)) LOAD=$(BUILD)/bench/serve_load sh bench/serve_bench.sh
 
+# make bench-all: every benchmark at full size, one after another (~20 min,
+# 10 GB of memory for the 1M-vector top-K run).
+.PHONY: bench-all
+bench-all: bench
+	$(MAKE) bench-topk TOPK_ARGS="--n 100000,1000000 --threads 1,2 --faiss"
+	$(MAKE) serve-bench SERVE_BENCH_FULL=1
+	$(MAKE) tokenizer-bench
+
 # --- cuda ---
 # nvcc writes a .d beside each object, so header edits rebuild the .cu files.
 NVCC_FLAGS += -MMD -MP
