@@ -38,10 +38,12 @@ g2r_status g2r_embed(g2r_model *m, int n, const int *const *ids, const int *lens
     if (pool != G2R_POOL_MEAN && pool != G2R_POOL_LAST)
         return g2r_fail(err, G2R_EARG, "embed: unknown pooling %d", (int)pool);
     int n_ctx = m->w.cfg.n_ctx, C = m->w.cfg.n_embd, max_len = 0;
+    long total_len = 0;
     for (int i = 0; i < n; i++) {
         if (lens[i] < 1 || lens[i] > n_ctx)
             return g2r_fail(err, G2R_ERANGE, "embed: sequence %d has %d tokens, outside [1, %d]", i, lens[i], n_ctx);
         if (lens[i] > max_len) max_len = lens[i];
+        total_len += lens[i];
     }
     if (n == 0) return G2R_OK;
 #ifdef G2R_CUDA
@@ -56,7 +58,10 @@ g2r_status g2r_embed(g2r_model *m, int n, const int *const *ids, const int *lens
     }
 #endif
 
-    int budget = max_len > EMBED_BUDGET ? max_len : EMBED_BUDGET;
+    /* The session is sized to the work, not to EMBED_BUDGET: one short text
+     * (a live event) must not allocate and fault in a 512-token KV cache. */
+    int budget = total_len < EMBED_BUDGET ? (int)total_len : EMBED_BUDGET;
+    if (budget < max_len) budget = max_len;
     int max_seqs = n < budget ? n : budget;
     g2r_session *s = NULL;
     float *hidden = malloc((size_t)budget * C * sizeof *hidden);
