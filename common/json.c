@@ -378,3 +378,28 @@ void g2r_json_write_string(FILE *f, const char *s, size_t len) {
     }
     fputc('"', f);
 }
+
+void g2r_json_write_value(FILE *f, const g2r_json *v) {
+    switch (v->type) {
+    case G2R_JSON_NULL: fputs("null", f); break;
+    case G2R_JSON_BOOL: fputs(v->boolean ? "true" : "false", f); break;
+    case G2R_JSON_NUMBER:
+        if (v->is_int) fprintf(f, "%lld", (long long)v->i);
+        else fprintf(f, "%.17g", v->num);
+        break;
+    case G2R_JSON_STRING: g2r_json_write_string(f, v->str, v->len); break;
+    case G2R_JSON_ARRAY:
+    case G2R_JSON_OBJECT:
+        fputc(v->type == G2R_JSON_ARRAY ? '[' : '{', f);
+        for (const g2r_json *c = v->child; c; c = c->next) {
+            if (c != v->child) fputc(',', f);
+            if (v->type == G2R_JSON_OBJECT) {
+                g2r_json_write_string(f, c->key, c->key_len);
+                fputc(':', f);
+            }
+            g2r_json_write_value(f, c);
+        }
+        fputc(v->type == G2R_JSON_ARRAY ? ']' : '}', f);
+        break;
+    }
+}

@@ -53,4 +53,7 @@ const g2r_json *g2r_json_get(const g2r_json *obj, const char *key);
 /* Writes s as a JSON string literal with quotes; non-UTF-8 bytes become U+FFFD. */
 void g2r_json_write_string(FILE *f, const char *s, size_t len);
 
+/* Writes v back as compact JSON (numbers: integers exactly, others %.17g). */
+void g2r_json_write_value(FILE *f, const g2r_json *v);
+
 #endif

@@ -31,7 +31,4 @@ g2r_status g2r_jsonl_each(const char *path, size_t max_line, g2r_jsonl_fn fn, vo
 /* A malloc'd, NUL-terminated copy of n bytes of s (JSON strings may hold NULs: n, not strlen). */
 char *g2r_dup_n(const char *s, size_t n);
 
-/* Writes v as compact JSON. */
-void g2r_json_write_value(FILE *f, const g2r_json *v);
-
 #endif

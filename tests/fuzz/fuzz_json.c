@@ -24,31 +24,6 @@ static int json_utf8_ok(const unsigned char *s, size_t n) {
     return 1;
 }
 
-static void json_write(FILE *f, const g2r_json *v) {
-    switch (v->type) {
-    case G2R_JSON_NULL: fputs("null", f); break;
-    case G2R_JSON_BOOL: fputs(v->boolean ? "true" : "false", f); break;
-    case G2R_JSON_NUMBER:
-        if (v->is_int) fprintf(f, "%lld", (long long)v->i);
-        else fprintf(f, "%.17g", v->num);
-        break;
-    case G2R_JSON_STRING: g2r_json_write_string(f, v->str, v->len); break;
-    case G2R_JSON_ARRAY:
-    case G2R_JSON_OBJECT:
-        fputc(v->type == G2R_JSON_ARRAY ? '[' : '{', f);
-        for (const g2r_json *c = v->child; c; c = c->next) {
-            if (c != v->child) fputc(',', f);
-            if (v->type == G2R_JSON_OBJECT) {
-                g2r_json_write_string(f, c->key, c->key_len);
-                fputc(':', f);
-            }
-            json_write(f, c);
-        }
-        fputc(v->type == G2R_JSON_ARRAY ? ']' : '}', f);
-        break;
-    }
-}
-
 /* Checks v's invariants; returns its depth. */
 static int json_check(const g2r_json *v, int in_object) {
     if (in_object) FUZZ_CHECK(v->key && v->key[v->key_len] == 0 && json_utf8_ok((const unsigned char *)v->key, v->key_len));
@@ -116,7 +91,7 @@ static g2r_status fuzz_json(const uint8_t *data, size_t size) {
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
         FUZZ_CHECK(f);
-        json_write(f, root);
+        g2r_json_write_value(f, root);
         fclose(f);
         g2r_json_doc *doc2;
         const g2r_json *root2;
