@@ -11,6 +11,7 @@
  * Weights are read where they lie (the mmap'd file): F16, BF16 and Q8 are
  * widened 16 at a time, in registers or into a small per-thread tile. */
 #include "kernels/kernels.h"
+#include "kernels/wrow.h"
 
 /* Built with this ISA's flags (the Makefile gives them to files named for it);
  * elsewhere the table is absent and the dispatcher falls back. */
@@ -90,26 +91,6 @@ static ALWAYS_INLINE __m512 gelu16(__m512 x) {
 /* ------------------------------------------------------------ weight loads */
 
 /* Where row r of a weight matrix starts, and its Q8 scales. */
-typedef struct {
-    const void *q;      /* element (r, 0) */
-    const float *scale; /* Q8 rows layout: scale of (r, 0), indexed by column; cols layout: row r's groups */
-} wrow;
-
-static ALWAYS_INLINE wrow w_row(const g2r_matrix *w, g2r_dtype dt, int r) {
-    size_t i = (size_t)r * (size_t)w->cols;
-    wrow row = {0};
-    switch (dt) {
-    case G2R_DT_F32: row.q = (const float *)w->data + i; break;
-    case G2R_DT_F16:
-    case G2R_DT_BF16: row.q = (const uint16_t *)w->data + i; break;
-    case G2R_DT_Q8:
-        row.q = (const int8_t *)w->data + i;
-        row.scale = w->q8_layout == G2R_Q8_GROUP_ROWS ? w->scale + (size_t)(r / w->group) * (size_t)w->cols
-                                                       : w->scale + (size_t)r * (size_t)(w->cols / w->group);
-        break;
-    }
-    return row;
-}
 
 /* Cols layout with groups that split a 16-lane chunk: one scale per lane. */
 static __attribute__((noinline)) __m512 q8_scales_split(const float *s, int g, int c, __mmask16 m) {
