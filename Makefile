@@ -40,12 +40,13 @@ LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS  = $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_OBJS = $(TEST_SRCS:%.c=$(BUILD)/%.o)
 
-# CUDA: kernels/cuda/*.cu, compiled for sm_90 and portable PTX.
+# CUDA: kernels/cuda/*.cu, compiled for sm_90 and portable PTX; NVCC_EXTRA adds
+# flags (bench/gpu_check.sh builds a -DTC_MIN_BLOCKS=1 variant with it).
 NVCC       ?= nvcc
 CUDA_SRCS   = $(wildcard kernels/cuda/*.cu)
 CUDA_OBJS   = $(CUDA_SRCS:%.cu=$(BUILD)/%.o)
 NVCC_FLAGS  = -O3 -std=c++17 -Iinclude -I. --compiler-options -Wall,-Wextra,-fPIC \
-              -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+              -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 $(NVCC_EXTRA)
 ifeq ($(CUDA),1)
 CFLAGS    += -DG2R_CUDA=1
 LIB_OBJS  += $(CUDA_OBJS)

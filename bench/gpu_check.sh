@@ -59,7 +59,7 @@ grep -E '^(FAIL|skip|ok) |passed|^  ' "$OUT/tests.log" | tail -30
 step "compute-sanitizer on the small whole-forward tests (memcheck, racecheck)"
 if [ "$B" = build-cuda ] && command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck; do
-        timeout 90 compute-sanitizer --tool "$tool" --error-exitcode 9 "$B/g2r_tests" cuda_forward \
+        timeout 60 compute-sanitizer --tool "$tool" --error-exitcode 9 "$B/g2r_tests" cuda_forward \
             >"$OUT/sanitizer_$tool.log" 2>&1
         echo "$tool: exit status $? (9: errors found)"
         grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|passed' "$OUT/sanitizer_$tool.log" | tail -2
@@ -80,17 +80,46 @@ echo "cuda: $gpu_ids"
 tail -2 "$OUT/generate_timing.txt"
 if [ "$cpu_ids" = "$gpu_ids" ]; then echo "greedy ids: same"; else echo "greedy ids: DIFFER (near-tied logits, or a bug)"; fi
 
+# One gpu_bench process per measurement: a failure (a sticky CUDA error, say)
+# costs that row of the table, not the rest of the run.
+bench() { # LOG-TAG TIMEOUT ARGS...
+    local tag=$1 secs=$2
+    shift 2
+    timeout "$secs" "$B/gpu_bench" --model "$MODEL" --reps "$REPS" "$@" >"$OUT/bench_$tag.log" 2>&1
+    local rc=$?
+    cat "$OUT/bench_$tag.log" | tee -a "$RES" | grep -v '^RESULT\|^GREEDY'
+    [ $rc = 0 ] || echo "gpu_bench $tag: exit status $rc"
+}
 step "gpt2rank BF16"
-timeout 180 "$B/gpu_bench" --model "$MODEL" --dtype BF16 --reps "$REPS" --embed "${EMBED[@]}" --decode "$DECODE" \
-    --matmul "${EMBED[@]}" --topk "${TOPK[@]}" 2>&1 | tee -a "$RES"
+bench embed_bf16 90 --dtype BF16 --embed "${EMBED[@]}"
+bench decode_bf16 60 --dtype BF16 --decode "$DECODE"
+bench matmul_bf16 60 --dtype BF16 --matmul "${EMBED[@]}"
+bench matmul_f16 60 --dtype F16 --matmul "${EMBED[@]}"
 step "gpt2rank F32"
-timeout 180 "$B/gpu_bench" --model "$MODEL" --dtype F32 --reps "$REPS" --embed "${EMBED[@]}" --decode "$DECODE" \
-    --matmul "${EMBED[@]}" --dump "$OUT/ours_f32.bin" 2>&1 | tee -a "$RES"
+bench embed_f32 90 --dtype F32 --embed "${EMBED[@]}" --dump "$OUT/ours_f32.bin"
+bench decode_f32 60 --dtype F32 --decode "$DECODE"
+bench matmul_f32 60 --dtype F32 --matmul "${EMBED[@]}"
+step "gpt2rank top-k"
+bench topk 60 --topk "${TOPK[@]}"
+
+if [ "$B" = build-cuda ] && [ "${VARIANT:-1}" = 1 ]; then
+    step "variant: tensor-core matmul with TC_MIN_BLOCKS=1 (register cap lifted, half the warps)"
+    if make -j"$J" CUDA=1 BUILD=build-cuda-tc1 BIN=build-cuda-tc1/gpt2rank NVCC_EXTRA=-DTC_MIN_BLOCKS=1 \
+        build-cuda-tc1/gpu_bench >"$OUT/build_tc1.log" 2>&1; then
+        for dt in BF16 F16; do
+            timeout 60 build-cuda-tc1/gpu_bench --model "$MODEL" --reps "$REPS" --dtype $dt --matmul "${EMBED[@]}" 2>&1 |
+                grep -v '^RESULT'
+        done
+    else
+        tail -5 "$OUT/build_tc1.log"
+    fi
+fi
 
 step "PyTorch peer (cuBLAS for the matmuls)"
-PYTHONUNBUFFERED=1 timeout 300 "$PYTHON" bench/gpu_peer.py bench --device "$PEER_DEVICE" --model "$MODEL" \
+PYTHONUNBUFFERED=1 timeout 180 "$PYTHON" bench/gpu_peer.py bench --device "$PEER_DEVICE" --model "$MODEL" \
     --reps "$REPS" --embed "${EMBED[@]}" --decode "$DECODE" --matmul "${EMBED[@]}" --topk "${TOPK[@]}" \
     --check "$OUT/ours_f32.bin" 2>&1 | tee -a "$RES"
 
 step "summary (ours/peer > 1: gpt2rank faster; sizes: embed ${EMBED[*]}, decode $DECODE, top-k ${TOPK[*]})"
 "$PYTHON" bench/gpu_peer.py table "$RES"
+

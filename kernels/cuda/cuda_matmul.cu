@@ -197,7 +197,9 @@ __global__ void __launch_bounds__(256) simt_kernel(epilogue e, const float *in, 
 /* Blocks per SM the register budget is cut for: 2 caps a thread at 128
  * registers (ptxas: no spills for F16, ~40 bytes for BF16); 1 lets it use
  * ~175 with half the warps to hide latency.  To be settled on the GPU. */
+#ifndef TC_MIN_BLOCKS
 #define TC_MIN_BLOCKS 2
+#endif
 #define TC_LDA (TC_BK + TC_PAD)
 #define TC_LDB_KN (TC_BN + TC_PAD)
 #define TC_LDB_NT (TC_BK + TC_PAD)
