@@ -213,7 +213,7 @@ $(BUILD)/emu/src/%: % tests/cuda_emu/cu2cpp.py
 	python3 tests/cuda_emu/cu2cpp.py $< $@
 
 $(BUILD)/emu/%.o: $(BUILD)/emu/src/%.cu $(BUILD)/emu/src/kernels/cuda/cuda_common.cuh tests/cuda_emu/cuda_emu.h \
-                  kernels/cuda/cuda_kernels.h
+                  tests/cuda_emu/ptx_emu.h kernels/cuda/cuda_kernels.h
 	@mkdir -p $(dir $@)
 	$(EMU_CXX) -x c++ -c $< -o $@
 

@@ -125,7 +125,9 @@ static int bench_decode(g2r_cuda_model *m, const g2r_config *cfg, int n, const c
     return rc;
 }
 
-/* The four GPT-2 matmul shapes with M = B*T rows, through the AUTO path. */
+/* The four GPT-2 matmul shapes with M = B*T rows, as the batched forward runs
+ * them: F32 through g2r_cuda_matmul's AUTO path, 16-bit through the tensor
+ * cores with 16-bit activations (g2r_cuda_matmul16, F32 out). */
 static int bench_matmul(const g2r_config *cfg, g2r_dtype dt, int M, int reps, const char *tag) {
     int C = cfg->n_embd;
     const int shapes[4][2] = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}};
@@ -136,30 +138,32 @@ static int bench_matmul(const g2r_config *cfg, g2r_dtype dt, int M, int reps, co
     size_t max_k = 4 * (size_t)C, max_n = 4 * (size_t)C;
     if (g2r_cuda_malloc((void **)&in, (size_t)M * max_k * 4, "bench input", &err) ||
         g2r_cuda_malloc((void **)&out, (size_t)M * max_n * 4, "bench output", &err) ||
-        g2r_cuda_malloc(&w, max_k * max_n * 4, "bench weights", &err) ||
-        g2r_cuda_fill_uniform(in, (size_t)M * max_k, 1, NULL, &err))
+        g2r_cuda_malloc(&w, max_k * max_n * 4, "bench weights", &err))
         return die(&err);
-    /* random weights of the right dtype, made on the host */
-    size_t nw = (size_t)C * 4 * C, es = g2r_dtype_size(dt);
-    unsigned char *hw = malloc(nw * es);
+    /* random weights and inputs of the right dtype, made on the host */
+    size_t nw = (size_t)C * 4 * C, ni = (size_t)M * max_k, es = g2r_dtype_size(dt);
+    unsigned char *hw = malloc(nw * es), *hi = malloc(ni * es);
     g2r_rng r = {5};
-    for (size_t i = 0; i < nw; i++) {
-        float f = (g2r_rng_f32(&r) - 0.5f) * 0.04f;
-        if (dt == G2R_DT_F32) memcpy(hw + 4 * i, &f, 4);
+    for (size_t i = 0; i < nw + ni; i++) {
+        float f = i < nw ? (g2r_rng_f32(&r) - 0.5f) * 0.04f : 2.0f * g2r_rng_f32(&r) - 1.0f;
+        unsigned char *o = i < nw ? hw + i * es : hi + (i - nw) * es;
+        if (dt == G2R_DT_F32) memcpy(o, &f, 4);
         else {
             uint16_t h = dt == G2R_DT_BF16 ? g2r_f32_to_bf16(f) : g2r_f32_to_f16(f);
-            memcpy(hw + 2 * i, &h, 2);
+            memcpy(o, &h, 2);
         }
     }
     int rc = 0;
-    if (g2r_cuda_upload(w, hw, nw * es, NULL, &err)) rc = die(&err);
+    if (g2r_cuda_upload(w, hw, nw * es, NULL, &err) || g2r_cuda_upload(in, hi, ni * es, NULL, &err)) rc = die(&err);
     double *ms = malloc((size_t)reps * sizeof(double));
     for (int si = 0; si < 4 && !rc; si++) {
         g2r_cuda_matrix mat = {dt, shapes[si][0], shapes[si][1], w};
         for (int it = -2; it < reps && !rc; it++) {
             double t0 = now_ms();
-            if (g2r_cuda_matmul(out, mat.cols, in, &mat, NULL, M, 0, 0, G2R_CUDA_MM_AUTO, NULL, &err) ||
-                g2r_cuda_sync(NULL, &err))
+            g2r_status st = dt == G2R_DT_F32
+                                ? g2r_cuda_matmul(out, mat.cols, in, &mat, NULL, M, 0, 0, G2R_CUDA_MM_AUTO, NULL, &err)
+                                : g2r_cuda_matmul16(out, G2R_DT_F32, mat.cols, in, &mat, NULL, M, 0, 0, NULL, &err);
+            if (st || g2r_cuda_sync(NULL, &err))
                 rc = die(&err);
             if (it >= 0) ms[it] = now_ms() - t0;
         }
@@ -170,7 +174,7 @@ static int bench_matmul(const g2r_config *cfg, g2r_dtype dt, int M, int reps, co
                tf);
         printf("RESULT matmul_%s_%s_tflops %.2f TFLOP/s\n", tag, names[si], tf);
     }
-    free(ms), free(hw);
+    free(ms), free(hw), free(hi);
     g2r_cuda_free(in), g2r_cuda_free(out), g2r_cuda_free(w);
     return rc;
 }

@@ -102,17 +102,29 @@ bench matmul_f32 60 --dtype F32 --matmul "${EMBED[@]}"
 step "gpt2rank top-k"
 bench topk 60 --topk "${TOPK[@]}"
 
-if [ "$B" = build-cuda ] && [ "${VARIANT:-1}" = 1 ]; then
-    step "variant: tensor-core matmul with TC_MIN_BLOCKS=1 (register cap lifted, half the warps)"
-    if make -j"$J" CUDA=1 BUILD=build-cuda-tc1 BIN=build-cuda-tc1/gpt2rank NVCC_EXTRA=-DTC_MIN_BLOCKS=1 \
-        build-cuda-tc1/gpu_bench >"$OUT/build_tc1.log" 2>&1; then
-        for dt in BF16 F16; do
-            timeout 60 build-cuda-tc1/gpu_bench --model "$MODEL" --reps "$REPS" --dtype $dt --matmul "${EMBED[@]}" 2>&1 |
+if [ "$B" = build-cuda ] && [ "${PROFILE:-1}" = 1 ] && command -v ncu >/dev/null; then
+    step "where the BF16 embedding's time goes: ncu, one batch (gpu__time_duration per kernel)"
+    timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+        "$B/gpu_bench" --model "$MODEL" --reps 1 --dtype BF16 --embed "${EMBED[@]}" >"$OUT/ncu_embed.txt" 2>&1
+    echo "ncu exit status $?"
+    grep -E '\)x\(|gpu__time_duration' "$OUT/ncu_embed.txt" | cut -c1-110 | head -60
+fi
+
+# Build variants of the tensor-core kernel (NVCC_EXTRA) and time their BF16 matmuls.
+VARIANTS=${VARIANTS-"-DMM_STAGES=2 -DMM_STAGES=4"}
+if [ "$B" = build-cuda ] && [ -n "$VARIANTS" ]; then
+    v=0
+    for flags in $VARIANTS; do
+        v=$((v + 1))
+        step "variant $v: $flags"
+        if make -j"$J" CUDA=1 BUILD=build-cuda-v$v BIN=build-cuda-v$v/gpt2rank NVCC_EXTRA="$flags" \
+            build-cuda-v$v/gpu_bench >"$OUT/build_v$v.log" 2>&1; then
+            timeout 60 build-cuda-v$v/gpu_bench --model "$MODEL" --reps "$REPS" --dtype BF16 --matmul "${EMBED[@]}" 2>&1 |
                 grep -v '^RESULT'
-        done
-    else
-        tail -5 "$OUT/build_tc1.log"
-    fi
+        else
+            tail -5 "$OUT/build_v$v.log"
+        fi
+    done
 fi
 
 step "PyTorch peer (cuBLAS for the matmuls)"
@@ -123,3 +135,7 @@ PYTHONUNBUFFERED=1 timeout 180 "$PYTHON" bench/gpu_peer.py bench --device "$PEER
 step "summary (ours/peer > 1: gpt2rank faster; sizes: embed ${EMBED[*]}, decode $DECODE, top-k ${TOPK[*]})"
 "$PYTHON" bench/gpu_peer.py table "$RES"
 
+
+if [ "${PACK_LOGS:-0}" = 1 ]; then # the device tool brings back at most 8 files
+    tar czf /tmp/gpu_logs.tgz -C "$OUT" . && rm -f "$OUT"/* && mv /tmp/gpu_logs.tgz "$OUT"/
+fi

@@ -22,6 +22,7 @@
 
 #define MAX_ROWS 16384   /* tokens per wave: bounds the activations (~10 C floats each) */
 #define LOGIT_ROWS 256   /* rows of logits computed, and copied back, at a time */
+#define TENSOR_ROWS 4    /* waves of more rows use the tensor cores (16-bit weights) */
 
 typedef struct {
     const float *ln_1_w, *ln_1_b, *c_attn_b, *attn_proj_b, *ln_2_w, *ln_2_b, *fc_b, *mlp_proj_b;
@@ -240,6 +241,16 @@ int g2r_cuda_session_len(const g2r_cuda_session *s, int seq) {
 
 /* ---------------------------------------------------------------- forward */
 
+/* out = act(bias + in W) (+ out when accumulate).  F32 activations go through
+ * g2r_cuda_matmul (GEMV or SIMT); 16-bit ones through the tensor cores, and
+ * out16 then keeps the output 16-bit too (fc's GELU output, mlp_proj's input). */
+static g2r_status matmul(g2r_dtype act, void *out, int out16, int ldo, const void *in, const g2r_cuda_matrix *w,
+                         const float *bias, int rows, int gelu, int accumulate, g2r_error *err) {
+    if (act == G2R_DT_F32)
+        return g2r_cuda_matmul(out, ldo, in, w, bias, rows, gelu, accumulate, G2R_CUDA_MM_AUTO, NULL, err);
+    return g2r_cuda_matmul16(out, out16 ? act : G2R_DT_F32, ldo, in, w, bias, rows, gelu, accumulate, NULL, err);
+}
+
 /* One wave: sequences seq[0..n) get take[i] new tokens ids[i][0..take[i]).
  * Leaves ln_f(x) of every row in s->xn, rows in the order of the sequences. */
 static g2r_status run_wave(g2r_cuda_session *s, int n, const int *seq, const int *const *ids, const int *take,
@@ -268,23 +279,24 @@ static g2r_status run_wave(g2r_cuda_session *s, int n, const int *seq, const int
     g2r_cuda_batch b = {n, max_new, d_row0, d_new, d_past, d_slot};
     if ((st = g2r_cuda_embed(s->x, &m->wte, m->wpe, d_ids, d_pos, rows, NULL, err))) return st;
     size_t layer_cache = (size_t)S * s->max_tokens * C;
+    /* Waves of many rows run the matmuls on the tensor cores with 16-bit
+     * activations (the 16-bit xn, att and fc reuse the F32 buffers' memory);
+     * few-row waves (decode) keep F32 activations for the GEMV path. */
+    g2r_dtype act = m->dtype != G2R_DT_F32 && rows > TENSOR_ROWS ? m->dtype : G2R_DT_F32;
     for (int l = 0; l < c->n_layer; l++) {
         const dev_layer *w = &m->layers[l];
         g2r_cuda_kv kv = {s->k_cache + l * layer_cache, s->v_cache + l * layer_cache, s->max_tokens, C, c->n_head};
-        if ((st = g2r_cuda_layernorm(s->xn, s->x, w->ln_1_w, w->ln_1_b, rows, C, NULL, err)) ||
-            (st = g2r_cuda_matmul(s->qkv, 3 * C, s->xn, &w->c_attn, w->c_attn_b, rows, 0, 0, G2R_CUDA_MM_AUTO, NULL,
-                                  err)) ||
+        if ((st = g2r_cuda_layernorm(s->xn, act, s->x, w->ln_1_w, w->ln_1_b, rows, C, NULL, err)) ||
+            (st = matmul(act, s->qkv, 0, 3 * C, s->xn, &w->c_attn, w->c_attn_b, rows, 0, 0, err)) ||
             (st = g2r_cuda_kv_store(&kv, s->qkv, &b, NULL, err)) ||
-            (st = g2r_cuda_attention(s->att, s->qkv, &kv, &b, decode, NULL, err)) ||
-            (st = g2r_cuda_matmul(s->x, C, s->att, &w->attn_proj, w->attn_proj_b, rows, 0, 1, G2R_CUDA_MM_AUTO, NULL,
-                                  err)) ||
-            (st = g2r_cuda_layernorm(s->xn, s->x, w->ln_2_w, w->ln_2_b, rows, C, NULL, err)) ||
-            (st = g2r_cuda_matmul(s->fc, 4 * C, s->xn, &w->fc, w->fc_b, rows, 1, 0, G2R_CUDA_MM_AUTO, NULL, err)) ||
-            (st = g2r_cuda_matmul(s->x, C, s->fc, &w->mlp_proj, w->mlp_proj_b, rows, 0, 1, G2R_CUDA_MM_AUTO, NULL,
-                                  err)))
+            (st = g2r_cuda_attention(s->att, act, s->qkv, &kv, &b, decode, NULL, err)) ||
+            (st = matmul(act, s->x, 0, C, s->att, &w->attn_proj, w->attn_proj_b, rows, 0, 1, err)) ||
+            (st = g2r_cuda_layernorm(s->xn, act, s->x, w->ln_2_w, w->ln_2_b, rows, C, NULL, err)) ||
+            (st = matmul(act, s->fc, 1, 4 * C, s->xn, &w->fc, w->fc_b, rows, 1, 0, err)) ||
+            (st = matmul(act, s->x, 0, C, s->fc, &w->mlp_proj, w->mlp_proj_b, rows, 0, 1, err)))
             return st;
     }
-    if ((st = g2r_cuda_layernorm(s->xn, s->x, m->ln_f_w, m->ln_f_b, rows, C, NULL, err))) return st;
+    if ((st = g2r_cuda_layernorm(s->xn, G2R_DT_F32, s->x, m->ln_f_w, m->ln_f_b, rows, C, NULL, err))) return st;
     for (int i = 0; i < n; i++) s->len[seq[i]] += take[i];
     return G2R_OK;
 }

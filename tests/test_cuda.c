@@ -112,6 +112,32 @@ static float round_to(float x, g2r_dtype dt) {
     return x;
 }
 
+/* n device values of dtype dt, as floats. */
+static void get_as_f32(float *dst, const void *d, size_t n, g2r_dtype dt) {
+    if (dt == G2R_DT_F32) {
+        get(dst, d, n);
+        return;
+    }
+    uint16_t *h = malloc(n * 2);
+    g2r_error err = {0};
+    if (g2r_cuda_download(h, d, n * 2, NULL, &err)) t_fail(__FILE__, __LINE__, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) dst[i] = dt == G2R_DT_BF16 ? g2r_bf16_to_f32(h[i]) : g2r_f16_to_f32(h[i]);
+    free(h);
+}
+
+/* n NaNs of dtype dt on the device: every element must be written. */
+static void *dev_nan_as(dev_list *l, size_t n, g2r_dtype dt) {
+    float *h = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) h[i] = NAN;
+    void *hd = to_dtype(h, n, dt), *d = dev_put(l, hd, n * g2r_dtype_size(dt));
+    free(h), free(hd);
+    return d;
+}
+
+/* A 16-bit output against the F32 reference rounded the same way: only
+ * elements whose F32 values straddle a rounding boundary may differ. */
+#define OUT16_TOL 2e-3
+
 TEST(cuda_init_reports_a_missing_device) {
     g2r_error err = {0};
     g2r_status st = g2r_cuda_init(&err);
@@ -222,32 +248,128 @@ TEST(cuda_matmul_rejects_f32_on_tensor_cores) {
     CHECK_CONTAINS(err.msg, "F16 or BF16");
 }
 
+/* The 16-bit tensor-core path (g2r_cuda_matmul16): in is already 16-bit, so
+ * the reference gets exactly the same operands; out is F32 or 16-bit. */
+static void matmul16_case(g2r_rng *r, int T, int K, int N, g2r_dtype dt, int nt, int gelu, int accumulate, int out16,
+                          int ldo_pad) {
+    const g2r_kernels *ref = g2r_kernels_scalar();
+    int ldo = N + ldo_pad;
+    g2r_dtype od = out16 ? dt : G2R_DT_F32;
+    size_t nw = (size_t)K * N, no = (size_t)T * ldo, ni = (size_t)T * K;
+    float *in = malloc(ni * 4), *wf = malloc(nw * 4), *bias = malloc((size_t)N * 4);
+    float *old = malloc(no * 4), *want = malloc(no * 4), *got = malloc(no * 4);
+    fill(r, in, ni, 1.0f);
+    fill(r, wf, nw, 0.1f);
+    fill(r, bias, (size_t)N, 0.5f);
+    fill(r, old, no, 1.0f);
+    for (size_t i = 0; i < no; i++) old[i] = round_to(old[i], od); /* representable in the output */
+    for (size_t i = 0; i < ni; i++) in[i] = round_to(in[i], dt);
+    void *wh = to_dtype(wf, nw, dt), *inh = to_dtype(in, ni, dt);
+    g2r_matrix hm = {.dtype = dt, .rows = nt ? N : K, .cols = nt ? K : N, .data = wh};
+    float *tmp = malloc(no * 4);
+    memcpy(tmp, old, no * 4);
+    if (nt) ref->matmul_nt(tmp, ldo, in, &hm, T, 0, N);
+    else ref->matmul(tmp, ldo, in, &hm, bias, T, 0, N, gelu);
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < ldo; n++) {
+            size_t i = (size_t)t * ldo + n;
+            want[i] = n >= N ? old[i] : round_to(accumulate ? old[i] + tmp[i] : tmp[i], od);
+        }
+    free(tmp);
+
+    dev_list dl = {0};
+    void *d_in = dev_put(&dl, inh, ni * g2r_dtype_size(dt));
+    void *d_w = dev_put(&dl, wh, nw * g2r_dtype_size(dt));
+    float *d_bias = dev_put(&dl, bias, (size_t)N * 4);
+    /* the old output, poisoned inside N unless it is accumulated into */
+    float *h = malloc(no * 4);
+    for (size_t i = 0; i < no; i++) h[i] = accumulate || (int)(i % ldo) >= N ? old[i] : NAN;
+    void *hh = to_dtype(h, no, od);
+    void *d_out = dev_put(&dl, hh, no * g2r_dtype_size(od));
+    g2r_cuda_matrix dm = {dt, hm.rows, hm.cols, d_w};
+    g2r_error err = {0};
+    g2r_status st = nt ? g2r_cuda_matmul16_nt(d_out, ldo, d_in, &dm, T, NULL, &err)
+                       : g2r_cuda_matmul16(d_out, od, ldo, d_in, &dm, d_bias, T, gelu, accumulate, NULL, &err);
+    if (st == G2R_OK) st = g2r_cuda_sync(NULL, &err);
+    if (st) t_fail(__FILE__, __LINE__, "%s", err.msg);
+    get_as_f32(got, d_out, no, od);
+    double tol = out16 ? OUT16_TOL : 1e-5; /* the same operands: only the order of the F32 sums differs */
+    double e = rel_err(got, want, no);
+    if (!(e <= tol))
+        t_fail(__FILE__, __LINE__, "matmul16 T=%d K=%d N=%d %s nt=%d gelu=%d acc=%d out16=%d pad=%d: relative error %.3g > %g",
+               T, K, N, g2r_dtype_name(dt), nt, gelu, accumulate, out16, ldo_pad, e, tol);
+    for (int t = 0; t < T && ldo_pad; t++) /* padding columns past N are never touched */
+        for (int n = N; n < ldo; n++)
+            if (got[(size_t)t * ldo + n] != old[(size_t)t * ldo + n]) {
+                t_fail(__FILE__, __LINE__, "matmul16 wrote past column N=%d (row %d, column %d)", N, t, n);
+                t = T;
+                break;
+            }
+    dev_free(&dl);
+    free(in), free(wf), free(bias), free(old), free(want), free(got), free(wh), free(inh), free(h), free(hh);
+}
+
+TEST(cuda_matmul16_matches_scalar) {
+    if (!have_gpu()) return;
+    g2r_rng r = {43};
+    /* multiples of 8 (16-byte copies) and not (element loads), partial tiles,
+     * one row, K over several pipeline stages */
+    static const int shapes[][3] = {{1, 64, 96},   {5, 40, 50},    {37, 96, 130},  {130, 256, 200},
+                                    {129, 33, 7},  {260, 768, 264}, {200, 72, 2304}, {64, 3072, 136}};
+    const g2r_dtype dts[] = {G2R_DT_F16, G2R_DT_BF16};
+    int c = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int d = 0; d < 2; d++)
+            for (int nt = 0; nt < 2; nt++, c++) {
+                int out16 = !nt && c % 3 != 0, acc = !nt && !out16 && c % 2;
+                matmul16_case(&r, shapes[si][0], shapes[si][1], shapes[si][2], dts[d], nt, !nt && c % 4 == 1, acc,
+                              out16, c % 5 == 0 ? 3 : 0);
+            }
+}
+
+TEST(cuda_matmul16_rejects_bad_dtypes) {
+    if (!have_gpu()) return;
+    g2r_error err = {0};
+    g2r_cuda_matrix f32 = {G2R_DT_F32, 16, 16, NULL}, bf = {G2R_DT_BF16, 16, 16, NULL};
+    CHECK(g2r_cuda_matmul16(NULL, G2R_DT_F32, 16, NULL, &f32, NULL, 16, 0, 0, NULL, &err) == G2R_EARG);
+    CHECK_CONTAINS(err.msg, "F16 or BF16");
+    CHECK(g2r_cuda_matmul16(NULL, G2R_DT_F16, 16, NULL, &bf, NULL, 16, 0, 0, NULL, &err) == G2R_EARG);
+    CHECK_CONTAINS(err.msg, "output must be F32 or BF16");
+    CHECK(g2r_cuda_matmul16(NULL, G2R_DT_BF16, 16, NULL, &bf, NULL, 16, 0, 1, NULL, &err) == G2R_EARG);
+    CHECK_CONTAINS(err.msg, "accumulated");
+}
+
 /* ------------------------------------------------------------- rows */
 
 TEST(cuda_layernorm_matches_scalar) {
     if (!have_gpu()) return;
     g2r_rng r = {7};
     const int shapes[][2] = {{1, 64}, {7, 96}, {33, 768}, {5, 1600}};
-    for (int si = 0; si < 4; si++) {
-        int T = shapes[si][0], C = shapes[si][1];
-        size_t n = (size_t)T * C;
-        float *x = malloc(n * 4), *g = malloc((size_t)C * 4), *b = malloc((size_t)C * 4), *want = malloc(n * 4),
-              *got = malloc(n * 4);
-        fill(&r, x, n, 3.0f);
-        for (size_t i = 0; i < n; i++) x[i] += 2.0f; /* a mean far from 0 */
-        fill(&r, g, (size_t)C, 1.0f);
-        fill(&r, b, (size_t)C, 0.5f);
-        g2r_kernels_scalar()->layernorm(want, x, g, b, T, C);
-        dev_list dl = {0};
-        float *dx = dev_put(&dl, x, n * 4), *dg = dev_put(&dl, g, (size_t)C * 4), *db = dev_put(&dl, b, (size_t)C * 4);
-        float *dout = dev_nan(&dl, n);
-        g2r_error err = {0};
-        CHECK(g2r_cuda_layernorm(dout, dx, dg, db, T, C, NULL, &err) == G2R_OK);
-        get(got, dout, n);
-        CHECK_REL(got, want, n, 1e-5);
-        dev_free(&dl);
-        free(x), free(g), free(b), free(want), free(got);
-    }
+    const g2r_dtype outs[] = {G2R_DT_F32, G2R_DT_F16, G2R_DT_BF16};
+    for (int si = 0; si < 4; si++)
+        for (int oi = 0; oi < 3; oi++) {
+            int T = shapes[si][0], C = shapes[si][1];
+            g2r_dtype od = outs[oi];
+            size_t n = (size_t)T * C;
+            float *x = malloc(n * 4), *g = malloc((size_t)C * 4), *b = malloc((size_t)C * 4), *want = malloc(n * 4),
+                  *got = malloc(n * 4);
+            fill(&r, x, n, 3.0f);
+            for (size_t i = 0; i < n; i++) x[i] += 2.0f; /* a mean far from 0 */
+            fill(&r, g, (size_t)C, 1.0f);
+            fill(&r, b, (size_t)C, 0.5f);
+            g2r_kernels_scalar()->layernorm(want, x, g, b, T, C);
+            for (size_t i = 0; i < n; i++) want[i] = round_to(want[i], od);
+            dev_list dl = {0};
+            float *dx = dev_put(&dl, x, n * 4), *dg = dev_put(&dl, g, (size_t)C * 4),
+                  *db = dev_put(&dl, b, (size_t)C * 4);
+            void *dout = dev_nan_as(&dl, n, od);
+            g2r_error err = {0};
+            CHECK(g2r_cuda_layernorm(dout, od, dx, dg, db, T, C, NULL, &err) == G2R_OK);
+            get_as_f32(got, dout, n, od);
+            CHECK_REL(got, want, n, od == G2R_DT_F32 ? 1e-5 : OUT16_TOL);
+            dev_free(&dl);
+            free(x), free(g), free(b), free(want), free(got);
+        }
 }
 
 TEST(cuda_embed_is_wte_row_plus_wpe) {
@@ -320,7 +442,8 @@ TEST(cuda_pool_mean_and_last_are_normalised) {
 
 /* Sequences with cached pasts get new rows; the GPU stores K/V and attends;
  * the reference runs scalar attend() per row and head over the same cache. */
-static void attention_case(int C, int n_head, int n, const int *past, const int *n_new, int decode) {
+static void attention_case(int C, int n_head, int n, const int *past, const int *n_new, int decode,
+                           g2r_dtype od) {
     const g2r_kernels *ref = g2r_kernels_scalar();
     g2r_rng r = {(uint64_t)(C * 131 + n_head * 7 + decode)};
     int max_tokens = 0, rows = 0, max_new = 0, hd = C / n_head;
@@ -337,16 +460,17 @@ static void attention_case(int C, int n_head, int n, const int *past, const int 
     fill(&r, qkv, (size_t)rows * 3 * C, 1.0f);
     dev_list dl = {0};
     float *dk = dev_put(&dl, kc, cache_n * 4), *dv = dev_put(&dl, vc, cache_n * 4);
-    float *dqkv = dev_put(&dl, qkv, (size_t)rows * 3 * C * 4), *dout = dev_nan(&dl, (size_t)rows * C);
+    float *dqkv = dev_put(&dl, qkv, (size_t)rows * 3 * C * 4);
+    void *dout = dev_nan_as(&dl, (size_t)rows * C, od);
     int *dr = dev_put(&dl, row0, sizeof(int) * n), *dn = dev_put(&dl, n_new, sizeof(int) * n);
     int *dp = dev_put(&dl, past, sizeof(int) * n), *ds = dev_put(&dl, slot, sizeof(int) * n);
     g2r_cuda_kv kv = {dk, dv, max_tokens, C, n_head};
     g2r_cuda_batch b = {n, max_new, dr, dn, dp, ds};
     g2r_error err = {0};
     CHECK(g2r_cuda_kv_store(&kv, dqkv, &b, NULL, &err) == G2R_OK);
-    CHECK(g2r_cuda_attention(dout, dqkv, &kv, &b, decode, NULL, &err) == G2R_OK);
+    CHECK(g2r_cuda_attention(dout, od, dqkv, &kv, &b, decode, NULL, &err) == G2R_OK);
     float *got = malloc((size_t)rows * C * 4), *want = malloc((size_t)rows * C * 4);
-    get(got, dout, (size_t)rows * C);
+    get_as_f32(got, dout, (size_t)rows * C, od);
     /* the host cache after the store */
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n_new[i]; j++) {
@@ -362,9 +486,11 @@ static void attention_case(int C, int n_head, int n, const int *past, const int 
                 ref->attend(want + (size_t)(row0[i] + j) * C + h * hd, qkv + (size_t)(row0[i] + j) * 3 * C + h * hd,
                             kc + base, vc + base, past[i] + j + 1, hd, (size_t)C, scratch);
             }
+    for (size_t i = 0; i < (size_t)rows * C; i++) want[i] = round_to(want[i], od);
     double e = rel_err(got, want, (size_t)rows * C);
-    if (!(e <= 1e-5))
-        t_fail(__FILE__, __LINE__, "attention C=%d heads=%d decode=%d: relative error %.3g", C, n_head, decode, e);
+    if (!(e <= (od == G2R_DT_F32 ? 1e-5 : OUT16_TOL)))
+        t_fail(__FILE__, __LINE__, "attention C=%d heads=%d decode=%d out %s: relative error %.3g", C, n_head, decode,
+               g2r_dtype_name(od), e);
     CHECK(g2r_cuda_kv_store(&kv, dqkv, &b, NULL, &err) == G2R_OK);
     float *kgot = malloc(cache_n * 4);
     get(kgot, dk, cache_n);
@@ -376,16 +502,19 @@ static void attention_case(int C, int n_head, int n, const int *past, const int 
 TEST(cuda_attention_prefill_matches_scalar) {
     if (!have_gpu()) return;
     const int past[] = {0, 70, 0, 3}, n_new[] = {5, 3, 130, 64};
-    attention_case(64, 4, 4, past, n_new, 0);    /* hd 16 */
-    attention_case(256, 4, 4, past, n_new, 0);   /* hd 64 */
-    attention_case(120, 4, 4, past, n_new, 0);   /* hd 30: under a template size */
+    attention_case(64, 4, 4, past, n_new, 0, G2R_DT_F32);  /* hd 16 */
+    attention_case(256, 4, 4, past, n_new, 0, G2R_DT_F32); /* hd 64 */
+    attention_case(120, 4, 4, past, n_new, 0, G2R_DT_F32); /* hd 30: under a template size */
+    attention_case(256, 4, 4, past, n_new, 0, G2R_DT_BF16);
+    attention_case(120, 4, 4, past, n_new, 0, G2R_DT_F16);
 }
 
 TEST(cuda_attention_decode_matches_scalar) {
     if (!have_gpu()) return;
     const int past[] = {0, 5, 200, 1023}, n_new[] = {1, 1, 1, 1};
-    attention_case(64, 4, 4, past, n_new, 1);
-    attention_case(768, 12, 4, past, n_new, 1);
+    attention_case(64, 4, 4, past, n_new, 1, G2R_DT_F32);
+    attention_case(768, 12, 4, past, n_new, 1, G2R_DT_F32);
+    attention_case(768, 12, 4, past, n_new, 1, G2R_DT_BF16);
 }
 
 /* ------------------------------------------------------------- top-K */
@@ -619,6 +748,11 @@ TEST(cuda_forward_f32_matches_cpu) {
 TEST(cuda_forward_bf16_matches_cpu) {
     if (!have_gpu()) return;
     forward_case(G2R_DT_BF16, 3e-2);
+}
+
+TEST(cuda_forward_f16_matches_cpu) {
+    if (!have_gpu()) return;
+    forward_case(G2R_DT_F16, 5e-3);
 }
 
 /* ------------------------------------------------------------- the engine with --device cuda */

@@ -14,11 +14,12 @@
 #define PF_Q 64  /* queries per prefill block */
 #define PF_KV 64 /* cached positions per shared-memory tile */
 
-template <int HD>
-__global__ void __launch_bounds__(PF_Q) prefill_kernel(float *out, const float *qkv, const float *kc, const float *vc,
+template <int HD, typename O>
+__global__ void __launch_bounds__(PF_Q) prefill_kernel(O *out, const float *qkv, const float *kc, const float *vc,
                                                        const int *row0, const int *n_new, const int *past,
                                                        const int *slot, int max_tokens, int C, int hd) {
-    __shared__ float Ks[PF_KV][HD], Vs[PF_KV][HD];
+    __shared__ __align__(16) float Ks[PF_KV][HD];
+    __shared__ __align__(16) float Vs[PF_KV][HD];
     int s = blockIdx.z, h = blockIdx.y;
     int nn = n_new[s], base = past[s];
     int i0 = blockIdx.x * PF_Q;
@@ -42,19 +43,22 @@ __global__ void __launch_bounds__(PF_Q) prefill_kernel(float *out, const float *
     const float *vb = vc + (size_t)slot[s] * max_tokens * C + h * hd;
     for (int j0 = 0; j0 <= last; j0 += PF_KV) {
         int n_tile = min(PF_KV, last + 1 - j0);
-        for (int e = threadIdx.x; e < n_tile * hd; e += PF_Q) {
-            int j = e / hd, d = e % hd;
-            Ks[j][d] = kb[(size_t)(j0 + j) * C + d];
-            Vs[j][d] = vb[(size_t)(j0 + j) * C + d];
+        for (int e = threadIdx.x; e < n_tile * HD; e += PF_Q) { /* zeros past hd: 0 * 0, never 0 * junk */
+            int j = e / HD, d = e % HD;
+            Ks[j][d] = d < hd ? kb[(size_t)(j0 + j) * C + d] : 0.0f;
+            Vs[j][d] = d < hd ? vb[(size_t)(j0 + j) * C + d] : 0.0f;
         }
         __syncthreads();
         if (active) {
             int n_seen = min(n_tile, p + 1 - j0); /* causal: positions <= p */
             for (int j = 0; j < n_seen; j++) {
+                const float4 *k4 = (const float4 *)Ks[j], *v4 = (const float4 *)Vs[j]; /* every lane: a broadcast */
                 float sc = 0.0f;
 #pragma unroll
-                for (int d = 0; d < HD; d++)
-                    if (d < hd) sc += q[d] * Ks[j][d];
+                for (int d = 0; d < HD; d += 4) {
+                    float4 kk = k4[d / 4];
+                    sc += q[d] * kk.x + q[d + 1] * kk.y + q[d + 2] * kk.z + q[d + 3] * kk.w;
+                }
                 if (sc > m) { /* new max: rescale what was summed so far */
                     float r = __expf(m - sc);
                     l *= r;
@@ -65,24 +69,26 @@ __global__ void __launch_bounds__(PF_Q) prefill_kernel(float *out, const float *
                 float pj = __expf(sc - m);
                 l += pj;
 #pragma unroll
-                for (int d = 0; d < HD; d++)
-                    if (d < hd) o[d] += pj * Vs[j][d];
+                for (int d = 0; d < HD; d += 4) {
+                    float4 vv = v4[d / 4];
+                    o[d] += pj * vv.x, o[d + 1] += pj * vv.y, o[d + 2] += pj * vv.z, o[d + 3] += pj * vv.w;
+                }
             }
         }
         __syncthreads();
     }
     if (!active) return;
     float inv = 1.0f / l;
-    float *orow = out + (size_t)(row0[s] + i) * C + h * hd;
+    O *orow = out + (size_t)(row0[s] + i) * C + h * hd;
 #pragma unroll
     for (int d = 0; d < HD; d++)
-        if (d < hd) orow[d] = o[d] * inv;
+        if (d < hd) g2r_store_f32(orow + d, o[d] * inv);
 }
 
 #define DEC_WARPS 8
 
-template <int HD>
-__global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(float *out, const float *qkv, const float *kc,
+template <int HD, typename O>
+__global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(O *out, const float *qkv, const float *kc,
                                                                 const float *vc, const int *row0, const int *past,
                                                                 const int *slot, int max_tokens, int C, int hd) {
     constexpr int PER = (HD + 31) / 32; /* dims per lane */
@@ -133,41 +139,52 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(float *out, cons
     for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, wm[w]);
     float L = 0.0f;
     for (int w = 0; w < DEC_WARPS; w++) L += wm[w] == -INFINITY ? 0.0f : wl[w] * __expf(wm[w] - M);
-    float *orow = out + (size_t)row0[s] * C + h * hd;
+    O *orow = out + (size_t)row0[s] * C + h * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float acc = 0.0f;
         for (int w = 0; w < DEC_WARPS; w++)
             if (wm[w] != -INFINITY) acc += wo[w][d] * __expf(wm[w] - M);
-        orow[d] = acc / L;
+        g2r_store_f32(orow + d, acc / L);
     }
 }
 
-template <int HD>
-static void launch(float *out, const float *qkv, const g2r_cuda_kv *kv, const g2r_cuda_batch *b, int decode, int hd,
+template <int HD, typename O>
+static void launch(O *out, const float *qkv, const g2r_cuda_kv *kv, const g2r_cuda_batch *b, int decode, int hd,
                    cudaStream_t st) {
     if (decode) {
         dim3 grid(kv->n_head, b->n_seqs);
-        decode_kernel<HD><<<grid, DEC_WARPS * 32, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->past, b->slot,
+        decode_kernel<HD, O><<<grid, DEC_WARPS * 32, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->past, b->slot,
                                                            kv->max_tokens, kv->C, hd);
     } else {
         dim3 grid(g2r_ceil_div(b->max_new, PF_Q), kv->n_head, b->n_seqs);
-        prefill_kernel<HD><<<grid, PF_Q, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->n_new, b->past, b->slot,
+        prefill_kernel<HD, O><<<grid, PF_Q, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->n_new, b->past, b->slot,
                                                   kv->max_tokens, kv->C, hd);
     }
 }
 
-extern "C" g2r_status g2r_cuda_attention(float *d_out, const float *d_qkv, const g2r_cuda_kv *kv,
+template <typename O>
+static g2r_status launch_hd(O *out, const float *qkv, const g2r_cuda_kv *kv, const g2r_cuda_batch *b, int decode,
+                            cudaStream_t st, g2r_error *err) {
+    int hd = kv->C / kv->n_head;
+    if (hd <= 16) launch<16>(out, qkv, kv, b, decode, hd, st);
+    else if (hd <= 32) launch<32>(out, qkv, kv, b, decode, hd, st);
+    else if (hd <= 64) launch<64>(out, qkv, kv, b, decode, hd, st);
+    else return g2r_fail(err, G2R_EARG, "cuda: attention: head size %d is over 64", hd);
+    return g2r_cuda_launched(decode ? "decode_kernel" : "prefill_kernel", err);
+}
+
+extern "C" g2r_status g2r_cuda_attention(void *d_out, g2r_dtype out_dtype, const float *d_qkv, const g2r_cuda_kv *kv,
                                          const g2r_cuda_batch *b, int decode, g2r_cuda_stream s, g2r_error *err) {
     if (b->n_seqs <= 0 || b->max_new <= 0) return G2R_OK;
     if (kv->n_head <= 0 || kv->C % kv->n_head)
         return g2r_fail(err, G2R_EARG, "cuda: attention: %d heads do not divide %d channels", kv->n_head, kv->C);
     if (b->n_seqs > 65535 || kv->n_head > 65535)
         return g2r_fail(err, G2R_EARG, "cuda: attention: too many sequences or heads for one launch");
-    int hd = kv->C / kv->n_head;
     cudaStream_t st = g2r_stream(s);
-    if (hd <= 16) launch<16>(d_out, d_qkv, kv, b, decode, hd, st);
-    else if (hd <= 32) launch<32>(d_out, d_qkv, kv, b, decode, hd, st);
-    else if (hd <= 64) launch<64>(d_out, d_qkv, kv, b, decode, hd, st);
-    else return g2r_fail(err, G2R_EARG, "cuda: attention: head size %d is over 64", hd);
-    return g2r_cuda_launched(decode ? "decode_kernel" : "prefill_kernel", err);
+    switch (out_dtype) {
+    case G2R_DT_F32: return launch_hd((float *)d_out, d_qkv, kv, b, decode, st, err);
+    case G2R_DT_F16: return launch_hd((__half *)d_out, d_qkv, kv, b, decode, st, err);
+    case G2R_DT_BF16: return launch_hd((__nv_bfloat16 *)d_out, d_qkv, kv, b, decode, st, err);
+    default: return g2r_fail(err, G2R_EARG, "cuda: attention: no %s output", g2r_dtype_name(out_dtype));
+    }
 }

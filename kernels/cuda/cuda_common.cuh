@@ -34,6 +34,11 @@ __device__ __forceinline__ float g2r_to_f32(float x) { return x; }
 __device__ __forceinline__ float g2r_to_f32(__half x) { return __half2float(x); }
 __device__ __forceinline__ float g2r_to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
 
+/* A float stored as an activation of type O (F32, or rounded to 16 bits). */
+__device__ __forceinline__ void g2r_store_f32(float *o, float x) { *o = x; }
+__device__ __forceinline__ void g2r_store_f32(__half *o, float x) { *o = __float2half_rn(x); }
+__device__ __forceinline__ void g2r_store_f32(__nv_bfloat16 *o, float x) { *o = __float2bfloat16_rn(x); }
+
 __device__ __forceinline__ float g2r_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

@@ -70,9 +70,20 @@ g2r_status g2r_cuda_matmul(float *d_out, int ldo, const float *d_in, const g2r_c
 g2r_status g2r_cuda_matmul_nt(float *d_out, int ldo, const float *d_in, const g2r_cuda_matrix *w, int T,
                               g2r_cuda_mm_path path, g2r_cuda_stream s, g2r_error *err);
 
-/* out[t] = (in[t] - mean) / sqrt(var + 1e-5) * g + b per row of C, T rows. */
-g2r_status g2r_cuda_layernorm(float *d_out, const float *d_in, const float *d_g, const float *d_b, int T,
-                              int C, g2r_cuda_stream s, g2r_error *err);
+/* The tensor-core path of the batched forward, with 16-bit activations:
+ * in [T, K] is in the weights' dtype (F16 or BF16), sums are F32, and out is
+ * F32 (then accumulate may add to it: the residual) or the weights' dtype.
+ * out[t*ldo + n] = (accumulate ? out : 0) + act(bias[n] + sum_k in[t*K + k] W[k][n]),
+ * W [K, N] (Conv1D).  The _nt form reads W [N, K] (tied wte) into F32 logits. */
+g2r_status g2r_cuda_matmul16(void *d_out, g2r_dtype out_dtype, int ldo, const void *d_in, const g2r_cuda_matrix *w,
+                             const float *d_bias, int T, int gelu, int accumulate, g2r_cuda_stream s, g2r_error *err);
+g2r_status g2r_cuda_matmul16_nt(float *d_out, int ldo, const void *d_in, const g2r_cuda_matrix *w, int T,
+                                g2r_cuda_stream s, g2r_error *err);
+
+/* out[t] = (in[t] - mean) / sqrt(var + 1e-5) * g + b per row of C, T rows;
+ * out is F32, F16 or BF16 (out_dtype: the next matmul's input). */
+g2r_status g2r_cuda_layernorm(void *d_out, g2r_dtype out_dtype, const float *d_in, const float *d_g,
+                              const float *d_b, int T, int C, g2r_cuda_stream s, g2r_error *err);
 
 /* x[t] = wte[ids[t]] + wpe[pos[t]] for t < T (wpe may be NULL: no positions). */
 g2r_status g2r_cuda_embed(float *d_x, const g2r_cuda_matrix *wte, const float *d_wpe, const int *d_ids,
@@ -101,9 +112,10 @@ g2r_status g2r_cuda_kv_store(const g2r_cuda_kv *kv, const float *d_qkv, const g2
 /* out[r, h*hd..] = causal softmax(q k^T / sqrt(hd)) v for every new row, over
  * positions 0 .. past + i of its sequence (already stored in kv).
  * prefill: flash-style tiles of queries; decode: one query per sequence and
- * head (every n_new == 1) split over the cached positions.  hd <= 64. */
-g2r_status g2r_cuda_attention(float *d_out, const float *d_qkv, const g2r_cuda_kv *kv, const g2r_cuda_batch *b,
-                              int decode, g2r_cuda_stream s, g2r_error *err);
+ * head (every n_new == 1) split over the cached positions.  hd <= 64.
+ * out is F32, F16 or BF16 (out_dtype), [rows, C]. */
+g2r_status g2r_cuda_attention(void *d_out, g2r_dtype out_dtype, const float *d_qkv, const g2r_cuda_kv *kv,
+                              const g2r_cuda_batch *b, int decode, g2r_cuda_stream s, g2r_error *err);
 
 /* out[i] = L2-normalised (mean of rows row0[i] .. row0[i]+len[i]-1 of h, or
  * its last row when last), C floats per row. */

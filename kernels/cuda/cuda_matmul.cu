@@ -196,7 +196,8 @@ __global__ void __launch_bounds__(256) simt_kernel(epilogue e, const float *in, 
 #define TC_PAD 8 /* 16 bytes: rows land on different banks; keeps WMMA's 32-byte alignment */
 /* Blocks per SM the register budget is cut for: 2 caps a thread at 128
  * registers (ptxas: no spills for F16, ~40 bytes for BF16); 1 lets it use
- * ~175 with half the warps to hide latency.  To be settled on the GPU. */
+ * ~175 with half the warps to hide latency.  Measured on an H200 (GPT-2
+ * 124M shapes, 16384 rows): 2 is 15-35% faster than 1. */
 #ifndef TC_MIN_BLOCKS
 #define TC_MIN_BLOCKS 2
 #endif

@@ -3,7 +3,7 @@
 
     cu2cpp.py IN.cu OUT.cpp
 
-__global__/__device__/__launch_bounds__ go, __shared__ becomes static (blocks
+__global__/__device__/__launch_bounds__ go, cuda_ptx.cuh becomes ptx_emu.h, __shared__ becomes static (blocks
 run one at a time), extern __shared__ arrays point into the launch's dynamic
 shared memory, CUDA headers become cuda_emu.h, and every launch
     kernel<T><<<grid, block, smem, stream>>>(args);
@@ -42,6 +42,7 @@ def launch(m):
 
 def convert(src):
     src = re.sub(r"#include <(cuda_bf16|cuda_fp16|cuda_runtime|mma)\.h>", "", src)
+    src = src.replace('#include "kernels/cuda/cuda_ptx.cuh"', '#include "tests/cuda_emu/ptx_emu.h"')
     src = src.replace('#include "kernels/cuda/cuda_common.cuh"',
                       '#include "tests/cuda_emu/cuda_emu.h"\n#include "kernels/cuda/cuda_common.cuh"')
     src = re.sub(r"extern __shared__ (?:__align__\(\d+\) )?(\w+) (\w+)\[\];",
