@@ -12,12 +12,26 @@
 #include "kernels/cuda/cuda_common.cuh"
 
 #define PF_Q 64  /* queries per prefill block */
+
+/* 8 floats to 8 consecutive outputs, 16-byte aligned. */
+__device__ __forceinline__ void store8(float *o, const float *v) {
+    ((float4 *)o)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    ((float4 *)o)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+template <typename H> __device__ __forceinline__ void store8(H *o, const float *v) {
+    H h[8];
+#pragma unroll
+    for (int u = 0; u < 8; u++) g2r_store_f32(&h[u], v[u]);
+    uint4 w;
+    memcpy(&w, h, sizeof w);
+    *(uint4 *)o = w;
+}
 #define PF_KV 64 /* cached positions per shared-memory tile */
 
 template <int HD, typename O>
 __global__ void __launch_bounds__(PF_Q) prefill_kernel(O *out, const float *qkv, const float *kc, const float *vc,
                                                        const int *row0, const int *n_new, const int *past,
-                                                       const int *slot, int max_tokens, int C, int hd) {
+                                                       const int *slot, int max_tokens, int C, int hd, int vec) {
     __shared__ __align__(16) float Ks[PF_KV][HD];
     __shared__ __align__(16) float Vs[PF_KV][HD];
     int s = blockIdx.z, h = blockIdx.y;
@@ -32,9 +46,13 @@ __global__ void __launch_bounds__(PF_Q) prefill_kernel(O *out, const float *qkv,
     float q[HD], o[HD];
     const float *qr = qkv + (size_t)(row0[s] + (active ? i : i0)) * 3 * C + h * hd;
 #pragma unroll
-    for (int d = 0; d < HD; d++) {
-        q[d] = d < hd ? qr[d] * scale : 0.0f;
-        o[d] = 0.0f;
+    for (int d = 0; d < HD; d += 4) {
+        float4 v = vec && d < hd ? *(const float4 *)(qr + d) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (!vec)
+            v = make_float4(d < hd ? qr[d] : 0.0f, d + 1 < hd ? qr[d + 1] : 0.0f, d + 2 < hd ? qr[d + 2] : 0.0f,
+                            d + 3 < hd ? qr[d + 3] : 0.0f);
+        q[d] = v.x * scale, q[d + 1] = v.y * scale, q[d + 2] = v.z * scale, q[d + 3] = v.w * scale;
+        o[d] = o[d + 1] = o[d + 2] = o[d + 3] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
 
@@ -43,11 +61,21 @@ __global__ void __launch_bounds__(PF_Q) prefill_kernel(O *out, const float *qkv,
     const float *vb = vc + (size_t)slot[s] * max_tokens * C + h * hd;
     for (int j0 = 0; j0 <= last; j0 += PF_KV) {
         int n_tile = min(PF_KV, last + 1 - j0);
-        for (int e = threadIdx.x; e < n_tile * HD; e += PF_Q) { /* zeros past hd: 0 * 0, never 0 * junk */
-            int j = e / HD, d = e % HD;
-            Ks[j][d] = d < hd ? kb[(size_t)(j0 + j) * C + d] : 0.0f;
-            Vs[j][d] = d < hd ? vb[(size_t)(j0 + j) * C + d] : 0.0f;
-        }
+        /* zeros past hd: 0 * 0, never 0 * junk; 16-byte loads, several in flight */
+        if (vec) {
+#pragma unroll 4
+            for (int e = threadIdx.x; e < n_tile * (HD / 4); e += PF_Q) {
+                int j = e / (HD / 4), d = (e % (HD / 4)) * 4;
+                float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                *(float4 *)&Ks[j][d] = d < hd ? *(const float4 *)(kb + (size_t)(j0 + j) * C + d) : z;
+                *(float4 *)&Vs[j][d] = d < hd ? *(const float4 *)(vb + (size_t)(j0 + j) * C + d) : z;
+            }
+        } else
+            for (int e = threadIdx.x; e < n_tile * HD; e += PF_Q) {
+                int j = e / HD, d = e % HD;
+                Ks[j][d] = d < hd ? kb[(size_t)(j0 + j) * C + d] : 0.0f;
+                Vs[j][d] = d < hd ? vb[(size_t)(j0 + j) * C + d] : 0.0f;
+            }
         __syncthreads();
         if (active) {
             int n_seen = min(n_tile, p + 1 - j0); /* causal: positions <= p */
@@ -81,8 +109,16 @@ __global__ void __launch_bounds__(PF_Q) prefill_kernel(O *out, const float *qkv,
     float inv = 1.0f / l;
     O *orow = out + (size_t)(row0[s] + i) * C + h * hd;
 #pragma unroll
-    for (int d = 0; d < HD; d++)
-        if (d < hd) g2r_store_f32(orow + d, o[d] * inv);
+    for (int d = 0; d < HD; d += 8) { /* 8 at a time: a thread's row is its own, so 16-byte stores */
+        if (d >= hd) break;
+        if (vec) {
+            float v[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) v[u] = o[d + u] * inv;
+            store8(orow + d, v);
+        } else
+            for (int u = 0; u < 8 && d + u < hd; u++) g2r_store_f32(orow + d + u, o[d + u] * inv);
+    }
 }
 
 #define DEC_WARPS 8
@@ -151,6 +187,8 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(O *out, const fl
 template <int HD, typename O>
 static void launch(O *out, const float *qkv, const g2r_cuda_kv *kv, const g2r_cuda_batch *b, int decode, int hd,
                    cudaStream_t st) {
+    /* 16-byte rows: q, K, V (floats) and the output (8 elements at a time) */
+    int vec = hd % 8 == 0 && kv->C % 8 == 0 && ((uintptr_t)qkv | (uintptr_t)kv->k | (uintptr_t)kv->v | (uintptr_t)out) % 16 == 0;
     if (decode) {
         dim3 grid(kv->n_head, b->n_seqs);
         decode_kernel<HD, O><<<grid, DEC_WARPS * 32, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->past, b->slot,
@@ -158,7 +196,7 @@ static void launch(O *out, const float *qkv, const g2r_cuda_kv *kv, const g2r_cu
     } else {
         dim3 grid(g2r_ceil_div(b->max_new, PF_Q), kv->n_head, b->n_seqs);
         prefill_kernel<HD, O><<<grid, PF_Q, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->n_new, b->past, b->slot,
-                                                  kv->max_tokens, kv->C, hd);
+                                                  kv->max_tokens, kv->C, hd, vec);
     }
 }
 

@@ -32,30 +32,32 @@ struct mm_args {
     int ldo, out16, accumulate, gelu;
     const float *bias;
     int T, K, N;
-    int vec_a, vec_b, vec_o; /* 16-byte copies of in / W rows; paired output stores */
+    int vec_a, vec_b, vec_o; /* 16-byte copies of in / W rows (both: the VEC kernel); paired output stores */
 };
 
 /* 8 elements of a row from column c on (row length len) into shared memory.
- * A chunk wholly inside goes by cp.async when vec (then len % 8 == 0), one
- * wholly outside is zero-filled by cp.async reading nothing. */
-template <typename H>
-__device__ __forceinline__ void load_chunk(H *dst, const H *base, const H *row, int c, int len, bool row_ok,
-                                           bool vec) {
+ * VEC (rows 16-byte aligned, len % 8 == 0): one cp.async, which zero-fills a
+ * chunk wholly outside by reading nothing.  Else element by element, plain
+ * loads and a 16-byte store (visible to the block after the next barrier).
+ * VEC is a template argument so that the fast kernel carries no slow code:
+ * the main loop must stay small enough for the instruction cache. */
+template <typename H, bool VEC>
+__device__ __forceinline__ void load_chunk(H *dst, const H *base, const H *row, int c, int len, bool row_ok) {
     bool inside = row_ok && c < len;
-    if (!inside || vec) {
+    if constexpr (VEC) {
         g2r_cp_async16(dst, inside ? row + c : base, inside ? 16 : 0);
-        return;
-    }
-    H v[8];
+    } else {
+        H v[8];
 #pragma unroll
-    for (int j = 0; j < 8; j++) v[j] = c + j < len ? row[c + j] : H(0.0f);
-    uint4 u;
-    memcpy(&u, v, sizeof u);
-    *(uint4 *)dst = u;
+        for (int j = 0; j < 8; j++) v[j] = inside && c + j < len ? row[c + j] : H(0.0f);
+        uint4 u;
+        memcpy(&u, v, sizeof u);
+        *(uint4 *)dst = u;
+    }
 }
 
 /* One stage: the A tile (rows m0.., columns k0..) and the weight tile. */
-template <typename H, bool NT>
+template <typename H, bool NT, bool VEC>
 __device__ __forceinline__ void load_stage(H *As, H *Bs, const mm_args &a, const H *in, const H *w, int m0, int n0,
                                            int k0) {
     int tid = threadIdx.x;
@@ -63,24 +65,26 @@ __device__ __forceinline__ void load_stage(H *As, H *Bs, const mm_args &a, const
     for (int i = 0; i < MM_BM * MM_BK / 8 / MM_THREADS; i++) {
         int c = tid + i * MM_THREADS, r = c / (MM_BK / 8), kc = (c % (MM_BK / 8)) * 8;
         int gm = m0 + r;
-        load_chunk(As + r * MM_LDA + kc, in, in + (size_t)gm * a.K, k0 + kc, a.K, gm < a.T, a.vec_a);
+        load_chunk<H, VEC>(As + r * MM_LDA + kc, in, in + (size_t)gm * a.K, k0 + kc, a.K, gm < a.T);
     }
 #pragma unroll
     for (int i = 0; i < MM_BN * MM_BK / 8 / MM_THREADS; i++) {
         int c = tid + i * MM_THREADS;
         if (NT) { /* W[n][k]: a row of the tile is a row of W */
             int r = c / (MM_BK / 8), kc = (c % (MM_BK / 8)) * 8, gn = n0 + r;
-            load_chunk(Bs + r * MM_LDA + kc, w, w + (size_t)gn * a.K, k0 + kc, a.K, gn < a.N, a.vec_b);
+            load_chunk<H, VEC>(Bs + r * MM_LDA + kc, w, w + (size_t)gn * a.K, k0 + kc, a.K, gn < a.N);
         } else { /* W[k][n]: a row of the tile is 128 columns of row k */
             int r = c / (MM_BN / 8), nc = (c % (MM_BN / 8)) * 8, gk = k0 + r;
-            load_chunk(Bs + r * MM_LDB + nc, w, w + (size_t)gk * a.N, n0 + nc, a.N, gk < a.K, a.vec_b);
+            load_chunk<H, VEC>(Bs + r * MM_LDB + nc, w, w + (size_t)gk * a.N, n0 + nc, a.N, gk < a.K);
         }
     }
 }
 
-/* Output (t, n) and (t, n + 1) from two accumulators. */
+/* Output (t, n) and (t, n + 1) from two accumulators.  Not inlined: 64 copies
+ * of this (GELU included) would crowd the main loop out of the instruction
+ * cache of an SM whose other block is still in it. */
 template <typename H>
-__device__ __forceinline__ void store_pair(const mm_args &a, int t, int n, float v0, float v1) {
+__device__ __noinline__ void store_pair(mm_args a, int t, int n, float v0, float v1) {
     if (t >= a.T) return;
     float v[2] = {v0, v1};
 #pragma unroll
@@ -111,7 +115,7 @@ __device__ __forceinline__ void store_pair(const mm_args &a, int t, int n, float
             if (n + j < a.N) o[j] = a.accumulate ? o[j] + v[j] : v[j];
 }
 
-template <typename H, bool NT>
+template <typename H, bool NT, bool VEC>
 __global__ void __launch_bounds__(MM_THREADS, 2) mma_kernel(mm_args a, const H *in, const H *w) {
     extern __shared__ __align__(16) uint4 mm_smem[];
     H *smem = (H *)mm_smem;
@@ -132,7 +136,7 @@ __global__ void __launch_bounds__(MM_THREADS, 2) mma_kernel(mm_args a, const H *
 #pragma unroll
     for (int s = 0; s < MM_STAGES - 1; s++) {
         H *As = smem + s * (MM_A_ELEMS + MM_B_ELEMS);
-        if (s < nk) load_stage<H, NT>(As, As + MM_A_ELEMS, a, in, w, m0, n0, s * MM_BK);
+        if (s < nk) load_stage<H, NT, VEC>(As, As + MM_A_ELEMS, a, in, w, m0, n0, s * MM_BK);
         g2r_cp_async_commit();
     }
     for (int kt = 0; kt < nk; kt++) {
@@ -141,7 +145,7 @@ __global__ void __launch_bounds__(MM_THREADS, 2) mma_kernel(mm_args a, const H *
         int next = kt + MM_STAGES - 1;
         if (next < nk) {
             H *As = smem + (next % MM_STAGES) * (MM_A_ELEMS + MM_B_ELEMS);
-            load_stage<H, NT>(As, As + MM_A_ELEMS, a, in, w, m0, n0, next * MM_BK);
+            load_stage<H, NT, VEC>(As, As + MM_A_ELEMS, a, in, w, m0, n0, next * MM_BK);
         }
         g2r_cp_async_commit();
 
@@ -182,18 +186,23 @@ __global__ void __launch_bounds__(MM_THREADS, 2) mma_kernel(mm_args a, const H *
 
 static bool aligned(const void *p, size_t a) { return ((uintptr_t)p % a) == 0; }
 
-template <typename H, bool NT>
-static cudaError_t launch(mm_args a, const H *in, const H *w, cudaStream_t st) {
+template <typename H, bool NT, bool VEC>
+static cudaError_t launch_one(mm_args a, const H *in, const H *w, cudaStream_t st) {
     static bool smem_raised; /* over 48 KB of dynamic shared memory must be asked for, once */
     if (!smem_raised) {
         cudaError_t e =
-            cudaFuncSetAttribute(mma_kernel<H, NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, MM_SMEM_BYTES);
+            cudaFuncSetAttribute(mma_kernel<H, NT, VEC>, cudaFuncAttributeMaxDynamicSharedMemorySize, MM_SMEM_BYTES);
         if (e != cudaSuccess) return e;
         smem_raised = true;
     }
     dim3 grid(g2r_ceil_div(a.N, MM_BN), g2r_ceil_div(a.T, MM_BM));
-    mma_kernel<H, NT><<<grid, MM_THREADS, MM_SMEM_BYTES, st>>>(a, in, w);
+    mma_kernel<H, NT, VEC><<<grid, MM_THREADS, MM_SMEM_BYTES, st>>>(a, in, w);
     return cudaSuccess;
+}
+
+template <typename H, bool NT>
+static cudaError_t launch(mm_args a, const H *in, const H *w, cudaStream_t st) {
+    return a.vec_a && a.vec_b ? launch_one<H, NT, true>(a, in, w, st) : launch_one<H, NT, false>(a, in, w, st);
 }
 
 static g2r_status mma_any(void *d_out, g2r_dtype out_dtype, int ldo, const void *d_in, const g2r_cuda_matrix *w,

@@ -49,7 +49,7 @@ def convert(src):
                  r"\1 *\2 = (\1 *)g2r_emu_dyn_smem;", src)
     src = re.sub(r"__launch_bounds__\([^)]*\)", "", src)
     src = re.sub(r"__align__\((\d+)\)", r"__attribute__((aligned(\1)))", src)
-    src = src.replace("__global__", "").replace("__forceinline__", "inline").replace("__device__", "")
+    src = src.replace("__global__", "").replace("__forceinline__", "inline").replace("__noinline__", "").replace("__device__", "")
     src = src.replace("__shared__", "static")
     src = re.sub(r"([A-Za-z_]\w*(?:<[^<>;]*>)?)<<<(.*?)>>>\((.*?)\);", launch, src, flags=re.S)
     return src
