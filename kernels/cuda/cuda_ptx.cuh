@@ -63,4 +63,17 @@ __device__ __forceinline__ void g2r_mma16816(float c[4], const uint32_t a[4], co
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+/* tanh in one instruction (sm_75+), relative error about 2^-11. */
+__device__ __forceinline__ float g2r_tanh_fast(float x) {
+    float y;
+    asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* GPT-2's GELU with that tanh: for outputs rounded to 16 bits anyway. */
+__device__ __forceinline__ float g2r_gelu_fast(float x) {
+    const float s = 0.7978845608028654f;
+    return 0.5f * x * (1.0f + g2r_tanh_fast(s * (x + 0.044715f * x * x * x)));
+}
+
 #endif

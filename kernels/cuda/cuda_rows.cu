@@ -43,35 +43,44 @@ __device__ float block_sum(float v, float *red) {
     return g2r_warp_sum(v);
 }
 
-/* One block per row; two passes over the row (mean, then variance about the
- * mean, as the scalar reference does) — the row stays in L1. */
+/* One warp per row, 8 rows per block: the row is read three times (sum,
+ * squared deviations about the mean, as the scalar reference does; then the
+ * output), the last two from L1, and the sums are warp shuffles: no shared
+ * memory, no barriers. */
+#define LN_ROWS 8
 template <typename O>
-__global__ void layernorm_kernel(O *out, const float *in, const float *g, const float *b, int C) {
-    __shared__ float red[32];
-    const float *x = in + (size_t)blockIdx.x * C;
-    O *o = out + (size_t)blockIdx.x * C;
+__global__ void __launch_bounds__(LN_ROWS * 32)
+    layernorm_kernel(O *out, const float *in, const float *g, const float *b, int T, int C) {
+    int row = blockIdx.x * LN_ROWS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (row >= T) return; /* whole warps: the shuffles below see all 32 lanes */
+    const float *x = in + (size_t)row * C;
+    O *o = out + (size_t)row * C;
     float s = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) s += x[c];
-    float mean = block_sum(s, red) / (float)C;
+#pragma unroll 4
+    for (int c = lane; c < C; c += 32) s += x[c];
+    float mean = g2r_warp_sum(s) / (float)C;
     float v = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+#pragma unroll 4
+    for (int c = lane; c < C; c += 32) {
         float d = x[c] - mean;
         v += d * d;
     }
-    float var = block_sum(v, red) / (float)C;
-    float rstd = rsqrtf(var + 1e-5f);
-    for (int c = threadIdx.x; c < C; c += blockDim.x) g2r_store_f32(o + c, (x[c] - mean) * rstd * g[c] + b[c]);
+    float rstd = rsqrtf(g2r_warp_sum(v) / (float)C + 1e-5f);
+#pragma unroll 4
+    for (int c = lane; c < C; c += 32) g2r_store_f32(o + c, (x[c] - mean) * rstd * g[c] + b[c]);
 }
 
 extern "C" g2r_status g2r_cuda_layernorm(void *d_out, g2r_dtype out_dtype, const float *d_in, const float *d_g,
                                          const float *d_b, int T, int C, g2r_cuda_stream s, g2r_error *err) {
     if (T <= 0) return G2R_OK;
-    int threads = C >= 1024 ? 512 : C >= 256 ? 256 : 128;
+    int blocks = g2r_ceil_div(T, LN_ROWS);
     cudaStream_t st = g2r_stream(s);
     switch (out_dtype) {
-    case G2R_DT_F32: layernorm_kernel<<<T, threads, 0, st>>>((float *)d_out, d_in, d_g, d_b, C); break;
-    case G2R_DT_F16: layernorm_kernel<<<T, threads, 0, st>>>((__half *)d_out, d_in, d_g, d_b, C); break;
-    case G2R_DT_BF16: layernorm_kernel<<<T, threads, 0, st>>>((__nv_bfloat16 *)d_out, d_in, d_g, d_b, C); break;
+    case G2R_DT_F32: layernorm_kernel<<<blocks, LN_ROWS * 32, 0, st>>>((float *)d_out, d_in, d_g, d_b, T, C); break;
+    case G2R_DT_F16: layernorm_kernel<<<blocks, LN_ROWS * 32, 0, st>>>((__half *)d_out, d_in, d_g, d_b, T, C); break;
+    case G2R_DT_BF16:
+        layernorm_kernel<<<blocks, LN_ROWS * 32, 0, st>>>((__nv_bfloat16 *)d_out, d_in, d_g, d_b, T, C);
+        break;
     default: return g2r_fail(err, G2R_EARG, "cuda: layernorm: no %s output", g2r_dtype_name(out_dtype));
     }
     return g2r_cuda_launched("layernorm_kernel", err);
