@@ -252,9 +252,10 @@ static g2r_status matmul(g2r_dtype act, void *out, int out16, int ldo, const voi
 }
 
 /* One wave: sequences seq[0..n) get take[i] new tokens ids[i][0..take[i]).
- * Leaves ln_f(x) of every row in s->xn, rows in the order of the sequences. */
+ * Leaves ln_f(x) of every row in s->xn, rows in the order of the sequences.
+ * keep_cache 0: the caller drops the cache afterwards (K and V are not stored). */
 static g2r_status run_wave(g2r_cuda_session *s, int n, const int *seq, const int *const *ids, const int *take,
-                           int rows, g2r_error *err) {
+                           int rows, int keep_cache, g2r_error *err) {
     g2r_cuda_model *m = s->m;
     const g2r_config *c = &m->cfg;
     int C = c->n_embd, R = s->max_rows, S = s->max_seqs;
@@ -276,7 +277,9 @@ static g2r_status run_wave(g2r_cuda_session *s, int n, const int *seq, const int
         (st = g2r_cuda_upload(d_pos, h_pos, (size_t)rows * sizeof(int), NULL, err)) ||
         (st = g2r_cuda_upload(d_row0, h_row0, (size_t)4 * S * sizeof(int), NULL, err)))
         return st;
-    g2r_cuda_batch b = {n, max_new, d_row0, d_new, d_past, d_slot};
+    /* an embedding (fresh sequences, cache dropped after) never stores K and V:
+     * attention reads them from qkv */
+    g2r_cuda_batch b = {n, max_new, d_row0, d_new, d_past, d_slot, !keep_cache && !decode};
     if ((st = g2r_cuda_embed(s->x, &m->wte, m->wpe, d_ids, d_pos, rows, NULL, err))) return st;
     size_t layer_cache = (size_t)S * s->max_tokens * C;
     /* Waves of many rows run the matmuls on the tensor cores with 16-bit
@@ -288,7 +291,7 @@ static g2r_status run_wave(g2r_cuda_session *s, int n, const int *seq, const int
         g2r_cuda_kv kv = {s->k_cache + l * layer_cache, s->v_cache + l * layer_cache, s->max_tokens, C, c->n_head};
         if ((st = g2r_cuda_layernorm(s->xn, act, s->x, w->ln_1_w, w->ln_1_b, rows, C, NULL, err)) ||
             (st = matmul(act, s->qkv, 0, 3 * C, s->xn, &w->c_attn, w->c_attn_b, rows, 0, 0, err)) ||
-            (st = g2r_cuda_kv_store(&kv, s->qkv, &b, NULL, err)) ||
+            (!b.kv_in_qkv && (st = g2r_cuda_kv_store(&kv, s->qkv, &b, NULL, err))) ||
             (st = g2r_cuda_attention(s->att, act, s->qkv, &kv, &b, decode, NULL, err)) ||
             (st = matmul(act, s->x, 0, C, s->att, &w->attn_proj, w->attn_proj_b, rows, 0, 1, err)) ||
             (st = g2r_cuda_layernorm(s->xn, act, s->x, w->ln_2_w, w->ln_2_b, rows, C, NULL, err)) ||
@@ -355,7 +358,7 @@ g2r_status g2r_cuda_forward(g2r_cuda_session *s, int n_seqs, const int *const *i
             n++, rows += t;
         }
         if (!n) break;
-        if ((st = run_wave(s, n, seq, wids, take, rows, err))) break;
+        if ((st = run_wave(s, n, seq, wids, take, rows, 1, err))) break;
         if (out) {
             int *row0 = s->h_meta + 2 * s->max_rows; /* run_wave's layout */
             for (int k = 0; k < n; k++) dst[k] = out_row[seq[k]] + (size_t)done[seq[k]];
@@ -389,7 +392,7 @@ g2r_status g2r_cuda_embed_seqs(g2r_cuda_session *s, int n, const int *const *ids
         int g = 0, rows = 0;
         while (i0 + g < n && g < s->max_seqs && rows + lens[i0 + g] <= s->max_rows) rows += lens[i0 + g++];
         g2r_cuda_session_reset(s);
-        st = run_wave(s, g, seq, ids + i0, lens + i0, rows, err);
+        st = run_wave(s, g, seq, ids + i0, lens + i0, rows, 0, err);
         int *d_row0 = s->d_meta + 2 * s->max_rows, *d_new = d_row0 + s->max_seqs;
         if (!st) st = g2r_cuda_pool(s->pooled, s->xn, d_row0, d_new, g, C, pool == G2R_POOL_LAST, NULL, err);
         if (!st) st = g2r_cuda_download(out + (size_t)i0 * C, s->pooled, (size_t)g * C * sizeof(float), NULL, err);

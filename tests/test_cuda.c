@@ -443,7 +443,7 @@ TEST(cuda_pool_mean_and_last_are_normalised) {
 /* Sequences with cached pasts get new rows; the GPU stores K/V and attends;
  * the reference runs scalar attend() per row and head over the same cache. */
 static void attention_case(int C, int n_head, int n, const int *past, const int *n_new, int decode,
-                           g2r_dtype od) {
+                           g2r_dtype od, int kv_in_qkv) {
     const g2r_kernels *ref = g2r_kernels_scalar();
     g2r_rng r = {(uint64_t)(C * 131 + n_head * 7 + decode)};
     int max_tokens = 0, rows = 0, max_new = 0, hd = C / n_head;
@@ -465,9 +465,9 @@ static void attention_case(int C, int n_head, int n, const int *past, const int 
     int *dr = dev_put(&dl, row0, sizeof(int) * n), *dn = dev_put(&dl, n_new, sizeof(int) * n);
     int *dp = dev_put(&dl, past, sizeof(int) * n), *ds = dev_put(&dl, slot, sizeof(int) * n);
     g2r_cuda_kv kv = {dk, dv, max_tokens, C, n_head};
-    g2r_cuda_batch b = {n, max_new, dr, dn, dp, ds};
+    g2r_cuda_batch b = {n, max_new, dr, dn, dp, ds, kv_in_qkv};
     g2r_error err = {0};
-    CHECK(g2r_cuda_kv_store(&kv, dqkv, &b, NULL, &err) == G2R_OK);
+    if (!kv_in_qkv) CHECK(g2r_cuda_kv_store(&kv, dqkv, &b, NULL, &err) == G2R_OK); /* else the cache stays junk */
     CHECK(g2r_cuda_attention(dout, od, dqkv, &kv, &b, decode, NULL, &err) == G2R_OK);
     float *got = malloc((size_t)rows * C * 4), *want = malloc((size_t)rows * C * 4);
     get_as_f32(got, dout, (size_t)rows * C, od);
@@ -491,6 +491,7 @@ static void attention_case(int C, int n_head, int n, const int *past, const int 
     if (!(e <= (od == G2R_DT_F32 ? 1e-5 : OUT16_TOL)))
         t_fail(__FILE__, __LINE__, "attention C=%d heads=%d decode=%d out %s: relative error %.3g", C, n_head, decode,
                g2r_dtype_name(od), e);
+    b.kv_in_qkv = 0;
     CHECK(g2r_cuda_kv_store(&kv, dqkv, &b, NULL, &err) == G2R_OK);
     float *kgot = malloc(cache_n * 4);
     get(kgot, dk, cache_n);
@@ -502,19 +503,23 @@ static void attention_case(int C, int n_head, int n, const int *past, const int 
 TEST(cuda_attention_prefill_matches_scalar) {
     if (!have_gpu()) return;
     const int past[] = {0, 70, 0, 3}, n_new[] = {5, 3, 130, 64};
-    attention_case(64, 4, 4, past, n_new, 0, G2R_DT_F32);  /* hd 16 */
-    attention_case(256, 4, 4, past, n_new, 0, G2R_DT_F32); /* hd 64 */
-    attention_case(120, 4, 4, past, n_new, 0, G2R_DT_F32); /* hd 30: under a template size */
-    attention_case(256, 4, 4, past, n_new, 0, G2R_DT_BF16);
-    attention_case(120, 4, 4, past, n_new, 0, G2R_DT_F16);
+    attention_case(64, 4, 4, past, n_new, 0, G2R_DT_F32, 0);  /* hd 16 */
+    attention_case(256, 4, 4, past, n_new, 0, G2R_DT_F32, 0); /* hd 64 */
+    attention_case(120, 4, 4, past, n_new, 0, G2R_DT_F32, 0); /* hd 30: under a template size */
+    attention_case(256, 4, 4, past, n_new, 0, G2R_DT_BF16, 0);
+    attention_case(120, 4, 4, past, n_new, 0, G2R_DT_F16, 0);
+    /* fresh sequences read K and V straight from qkv (embeddings) */
+    const int none[] = {0, 0, 0, 0};
+    attention_case(256, 4, 4, none, n_new, 0, G2R_DT_BF16, 1);
+    attention_case(120, 4, 4, none, n_new, 0, G2R_DT_F32, 1);
 }
 
 TEST(cuda_attention_decode_matches_scalar) {
     if (!have_gpu()) return;
     const int past[] = {0, 5, 200, 1023}, n_new[] = {1, 1, 1, 1};
-    attention_case(64, 4, 4, past, n_new, 1, G2R_DT_F32);
-    attention_case(768, 12, 4, past, n_new, 1, G2R_DT_F32);
-    attention_case(768, 12, 4, past, n_new, 1, G2R_DT_BF16);
+    attention_case(64, 4, 4, past, n_new, 1, G2R_DT_F32, 0);
+    attention_case(768, 12, 4, past, n_new, 1, G2R_DT_F32, 0);
+    attention_case(768, 12, 4, past, n_new, 1, G2R_DT_BF16, 0);
 }
 
 /* ------------------------------------------------------------- top-K */

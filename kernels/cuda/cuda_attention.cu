@@ -31,7 +31,8 @@ template <typename H> __device__ __forceinline__ void store8(H *o, const float *
 template <int HD, typename O>
 __global__ void __launch_bounds__(PF_Q) prefill_kernel(O *out, const float *qkv, const float *kc, const float *vc,
                                                        const int *row0, const int *n_new, const int *past,
-                                                       const int *slot, int max_tokens, int C, int hd, int vec) {
+                                                       const int *slot, int max_tokens, int C, int hd, int vec,
+                                                       int kv_in_qkv) {
     __shared__ __align__(16) float Ks[PF_KV][HD];
     __shared__ __align__(16) float Vs[PF_KV][HD];
     int s = blockIdx.z, h = blockIdx.y;
@@ -57,8 +58,11 @@ __global__ void __launch_bounds__(PF_Q) prefill_kernel(O *out, const float *qkv,
     float m = -INFINITY, l = 0.0f;
 
     int last = base + min(nn, i0 + PF_Q) - 1; /* the block's furthest position */
-    const float *kb = kc + (size_t)slot[s] * max_tokens * C + h * hd;
-    const float *vb = vc + (size_t)slot[s] * max_tokens * C + h * hd;
+    /* position j of this sequence: a row of the cache, or (kv_in_qkv, past 0) of qkv */
+    size_t ks = kv_in_qkv ? 3 * (size_t)C : (size_t)C;
+    const float *kb = kv_in_qkv ? qkv + (size_t)row0[s] * 3 * C + C + h * hd
+                                : kc + (size_t)slot[s] * max_tokens * C + h * hd;
+    const float *vb = kv_in_qkv ? kb + C : vc + (size_t)slot[s] * max_tokens * C + h * hd;
     for (int j0 = 0; j0 <= last; j0 += PF_KV) {
         int n_tile = min(PF_KV, last + 1 - j0);
         /* zeros past hd: 0 * 0, never 0 * junk; 16-byte loads, several in flight */
@@ -67,26 +71,28 @@ __global__ void __launch_bounds__(PF_Q) prefill_kernel(O *out, const float *qkv,
             for (int e = threadIdx.x; e < n_tile * (HD / 4); e += PF_Q) {
                 int j = e / (HD / 4), d = (e % (HD / 4)) * 4;
                 float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                *(float4 *)&Ks[j][d] = d < hd ? *(const float4 *)(kb + (size_t)(j0 + j) * C + d) : z;
-                *(float4 *)&Vs[j][d] = d < hd ? *(const float4 *)(vb + (size_t)(j0 + j) * C + d) : z;
+                *(float4 *)&Ks[j][d] = d < hd ? *(const float4 *)(kb + (size_t)(j0 + j) * ks + d) : z;
+                *(float4 *)&Vs[j][d] = d < hd ? *(const float4 *)(vb + (size_t)(j0 + j) * ks + d) : z;
             }
         } else
             for (int e = threadIdx.x; e < n_tile * HD; e += PF_Q) {
                 int j = e / HD, d = e % HD;
-                Ks[j][d] = d < hd ? kb[(size_t)(j0 + j) * C + d] : 0.0f;
-                Vs[j][d] = d < hd ? vb[(size_t)(j0 + j) * C + d] : 0.0f;
+                Ks[j][d] = d < hd ? kb[(size_t)(j0 + j) * ks + d] : 0.0f;
+                Vs[j][d] = d < hd ? vb[(size_t)(j0 + j) * ks + d] : 0.0f;
             }
         __syncthreads();
         if (active) {
             int n_seen = min(n_tile, p + 1 - j0); /* causal: positions <= p */
             for (int j = 0; j < n_seen; j++) {
                 const float4 *k4 = (const float4 *)Ks[j], *v4 = (const float4 *)Vs[j]; /* every lane: a broadcast */
-                float sc = 0.0f;
+                float part[4] = {0.0f, 0.0f, 0.0f, 0.0f}; /* four chains, not one of HD dependent FMAs */
 #pragma unroll
                 for (int d = 0; d < HD; d += 4) {
                     float4 kk = k4[d / 4];
-                    sc += q[d] * kk.x + q[d + 1] * kk.y + q[d + 2] * kk.z + q[d + 3] * kk.w;
+                    part[0] += q[d] * kk.x, part[1] += q[d + 1] * kk.y, part[2] += q[d + 2] * kk.z,
+                        part[3] += q[d + 3] * kk.w;
                 }
+                float sc = (part[0] + part[1]) + (part[2] + part[3]);
                 if (sc > m) { /* new max: rescale what was summed so far */
                     float r = __expf(m - sc);
                     l *= r;
@@ -196,7 +202,7 @@ static void launch(O *out, const float *qkv, const g2r_cuda_kv *kv, const g2r_cu
     } else {
         dim3 grid(g2r_ceil_div(b->max_new, PF_Q), kv->n_head, b->n_seqs);
         prefill_kernel<HD, O><<<grid, PF_Q, 0, st>>>(out, qkv, kv->k, kv->v, b->row0, b->n_new, b->past, b->slot,
-                                                  kv->max_tokens, kv->C, hd, vec);
+                                                  kv->max_tokens, kv->C, hd, vec, b->kv_in_qkv);
     }
 }
 
@@ -218,6 +224,8 @@ extern "C" g2r_status g2r_cuda_attention(void *d_out, g2r_dtype out_dtype, const
         return g2r_fail(err, G2R_EARG, "cuda: attention: %d heads do not divide %d channels", kv->n_head, kv->C);
     if (b->n_seqs > 65535 || kv->n_head > 65535)
         return g2r_fail(err, G2R_EARG, "cuda: attention: too many sequences or heads for one launch");
+    if (decode && b->kv_in_qkv)
+        return g2r_fail(err, G2R_EARG, "cuda: attention: decode reads the cache (kv_in_qkv is for prefill)");
     cudaStream_t st = g2r_stream(s);
     switch (out_dtype) {
     case G2R_DT_F32: return launch_hd((float *)d_out, d_qkv, kv, b, decode, st, err);

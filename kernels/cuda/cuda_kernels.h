@@ -96,6 +96,9 @@ typedef struct {
     int n_seqs;
     int max_new;        /* max of n_new (host value, sizes the grid) */
     const int *row0, *n_new, *past, *slot;
+    /* Prefill with every past 0 and no cache wanted afterwards (embeddings):
+     * attention reads K and V straight from qkv, and nothing is stored. */
+    int kv_in_qkv;
 } g2r_cuda_batch;
 
 /* The KV cache of one layer: k and v are [slots][max_tokens][C], head h at
