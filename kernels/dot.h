@@ -18,7 +18,7 @@
 
 #include "gpt2rank.h"
 
-#define G2R_DOT_MAX_Q 8
+#define G2R_DOT_MAX_Q 16
 
 /* A block of nq (1..G2R_DOT_MAX_Q) queries of dim elements.  f is always set;
  * rows stored as q8 are scored against i8, the queries quantized by
