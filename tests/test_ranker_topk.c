@@ -185,7 +185,7 @@ TEST(topk_matches_full_sort_on_random_data) {
                 float *scale;
                 void *x = random_rows(&r, (g2r_vec_dtype)t, n, (size_t)dim, &scale);
                 g2r_vectors v = {(g2r_vec_dtype)t, dim, n, (size_t)dim, x, scale, NULL};
-                int nq = 11; /* two query blocks, the second partial */
+                int nq = G2R_DOT_MAX_Q + 3; /* two query blocks, the second partial */
                 float *q = malloc(sizeof(float) * (size_t)nq * dim);
                 for (int i = 0; i < nq * dim; i++) q[i] = g2r_rng_normal(&r);
                 char what[96];
