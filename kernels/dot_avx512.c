@@ -125,8 +125,10 @@ INLINE void block_q8(int vnni, int R, int Q, float *scores, const g2r_dot_querie
 /* 128 * sum(q) per query for the VNNI offset (0 without VNNI). */
 INLINE void q8_offsets(int vnni, const g2r_dot_queries *qs, int32_t *qoff) {
     for (int j = 0; j < qs->nq; j++) {
+        qoff[j] = 0;
+        if (!vnni) continue;
         __m512i acc = _mm512_setzero_si512();
-        for (int d = 0; vnni && d < qs->dim; d += 64) {
+        for (int d = 0; d < qs->dim; d += 64) {
             __mmask64 m = qs->dim - d >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (qs->dim - d)) - 1;
             __m512i qv = _mm512_maskz_loadu_epi8(m, qs->i8 + (size_t)j * qs->dim + d);
             acc = dot_i8(vnni, acc, qv, _mm512_set1_epi8(1)); /* 1 * q, summed exactly */

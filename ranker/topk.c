@@ -177,15 +177,15 @@ static void scan_shard(void *ctx, int task, int thread) {
             g2r_hit *h = heaps + (size_t)qi * s->cap_k;
             int *hn = &heap_n[qi];
             /* a row scoring below the worst kept hit cannot enter: one compare, in a register */
-            float floor = *hn == k ? h[0].score : -INFINITY;
+            float worst = *hn == k ? h[0].score : -INFINITY;
             const float *sc = scores + qi;
             for (int i = 0; i < n; i++, sc += nq) {
-                if (*sc < floor) continue;
+                if (*sc < worst) continue;
                 g2r_hit x = {(int64_t)(r + (size_t)i), *sc};
                 if (*hn == k && !better(x, h[0])) continue;
                 if (j->n_exclude && g2r_rows_contain(j->exclude, j->n_exclude, x.index)) continue;
                 heap_push(h, hn, k, x);
-                if (*hn == k) floor = h[0].score;
+                if (*hn == k) worst = h[0].score;
             }
         }
     }
