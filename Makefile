@@ -132,8 +132,8 @@ TOPK_ARGS ?= --n 20000 --threads 1,2 --reps 20
 demo: $(BIN)
 	BIN=$(abspath $(BIN)) sh ranker/demo/demo.sh
 
-$(BUILD)/bench/topk_bench: $(BUILD)/bench/topk_bench.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+$(BUILD)/bench/topk_bench: $(BUILD)/bench/topk_bench.o $(BUILD)/bench/ceilings.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 bench-topk: $(BUILD)/bench/topk_bench
 	$(BUILD)/bench/topk_bench $(TOPK_ARGS)

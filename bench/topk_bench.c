@@ -4,21 +4,23 @@
  *                          [--reps R] [--faiss] [--out bench/out]
  *
  * For each N and dtype (f32, f16, q8) and thread count: latency per query at
- * nq = 1 (p50, p99 over R single-query scans) and throughput at nq = 64; the
- * read-bandwidth ceiling (the time to stream the vectors once, measured with
- * the same threads); recall@10 of f16 and q8 (int8 scan + f16 re-scoring of
- * the best 4k, as a q8 index does) against f32 exact.  With --faiss,
- * bench/topk_faiss.py runs FAISS IndexFlatIP on the same data (when Debian's
- * python3-faiss is importable).  Prints a Markdown table; raw rows go to
+ * nq = 1 (p50, p99 over R single-query scans), its speed-up over f32, and
+ * throughput at nq = 64; the read-bandwidth ceiling (the time to stream the
+ * vectors once at bench/ceilings.c's read bandwidth with the same threads);
+ * recall@k of f16 and q8 (int8 scan + f16 re-scoring of the best
+ * G2R_REFINE_FACTOR * k, as a q8 index does) against f32 exact.  With
+ * --faiss, bench/topk_faiss.py runs FAISS IndexFlatIP on the same data (when
+ * Debian's python3-faiss is importable): its nq = 1 p50 and nq = 64 queries/s
+ * stand beside every dtype.  Prints a Markdown table; raw rows go to
  * OUT/topk.jsonl. */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/clock.h"
+#include "bench/ceilings.h"
 #include "common/rng.h"
 #include "gpt2rank.h"
 #include "ranker/index_internal.h"
@@ -55,47 +57,43 @@ static g2r_vectors encode(const float *x, size_t n, int dim, g2r_vec_dtype t) {
     return (g2r_vectors){t, dim, n, stride, data, scale, NULL};
 }
 
-/* ---- read-bandwidth ceiling: threads summing disjoint slices */
-typedef struct {
-    const float *p;
-    size_t n;
-    double sum;
-} bw_arg;
-
-/* 64-byte vectors, four independent sums: loads, not adds, are the limit */
-typedef float v16 __attribute__((vector_size(64)));
-
-static void *bw_worker(void *a) {
-    bw_arg *w = a;
-    v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, t;
-    size_t i = 0;
-    for (; i + 64 <= w->n; i += 64) {
-        memcpy(&t, w->p + i, 64), s0 += t;
-        memcpy(&t, w->p + i + 16, 64), s1 += t;
-        memcpy(&t, w->p + i + 32, 64), s2 += t;
-        memcpy(&t, w->p + i + 48, 64), s3 += t;
+static double p50_ms(g2r_scanner *s, const g2r_vectors *v, const float *q, int n_q, int k, int reps, double *lat,
+                     g2r_hit *hits) {
+    g2r_error err;
+    int got;
+    for (int i = 0; i < reps; i++) {
+        double t0 = g2r_now_ms();
+        g2r_topk(s, v, q + (size_t)(i % n_q) * v->dim, 1, k, NULL, 0, hits, &got, &err);
+        lat[i] = g2r_now_ms() - t0;
     }
-    s0 += s1 + s2 + s3;
-    w->sum = 0;
-    for (int j = 0; j < 16; j++) w->sum += s0[j];
-    return NULL;
+    qsort(lat, (size_t)reps, sizeof *lat, cmp_double);
+    return lat[reps / 2];
 }
 
-static double read_gbps(const float *p, size_t n, int threads, int reps) {
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        pthread_t th[64];
-        bw_arg a[64];
-        double t0 = g2r_now_ms();
-        for (int t = 0; t < threads; t++) {
-            a[t] = (bw_arg){p + n / threads * t, n / threads, 0};
-            pthread_create(&th[t], NULL, bw_worker, &a[t]);
-        }
-        for (int t = 0; t < threads; t++) pthread_join(th[t], NULL);
-        double dt = g2r_now_ms() - t0;
-        if (dt < best) best = dt;
+/* What the f16 re-scoring of a q8 index buys and costs: the share of the f32
+ * top-k found among the best k, 2k and 4k rows of the int8 scan alone, and
+ * the nq = 1 p50 with and without re-scoring (one line for the notes). */
+static void refine_note(g2r_scanner *s, const g2r_vectors *q8, const float *q, const g2r_hit *exact, int n_q, int k,
+                        int reps, double *lat, char *out, size_t cap) {
+    g2r_vectors plain = *q8;
+    plain.refine = NULL;
+    int m[3] = {k, 2 * k, 4 * k}, got;
+    double found[3] = {0};
+    g2r_hit *hits = malloc(sizeof(g2r_hit) * (size_t)m[2]);
+    g2r_error err;
+    for (int i = 0; i < n_q; i++) {
+        g2r_topk(s, &plain, q + (size_t)i * q8->dim, 1, m[2], NULL, 0, hits, &got, &err);
+        for (int c = 0; c < 3; c++)
+            for (int a = 0; a < k; a++)
+                for (int b = 0; b < m[c] && b < got; b++) found[c] += hits[b].index == exact[(size_t)i * k + a].index;
     }
-    return (double)n * 4 / (best * 1e6);
+    double with = p50_ms(s, q8, q, n_q, k, reps, lat, hits), without = p50_ms(s, &plain, q, n_q, k, reps, lat, hits);
+    free(hits);
+    snprintf(out, cap,
+             "N = %zu, q8, %d thread(s): the f32 top-%d lies within the int8 scan's best %d / %d / %d at %.4f / %.4f / "
+             "%.4f; nq = 1 p50 %.3f ms with the f16 re-scoring of %d candidates, %.3f ms without",
+             q8->count, g2r_scanner_threads(s), k, m[0], m[1], m[2], found[0] / ((double)n_q * k),
+             found[1] / ((double)n_q * k), found[2] / ((double)n_q * k), with, G2R_REFINE_FACTOR * k, without);
 }
 
 static int parse_list(const char *s, long *out, int max) {
@@ -135,8 +133,10 @@ int main(int argc, char **argv) {
     if (!jl) return 1;
 
     const int NQ = 64, N_RECALL = 200;
-    printf("| N | dtype | threads | nq=1 p50 ms | nq=1 p99 ms | nq=64 queries/s | ceiling ms | p50/ceiling | FAISS p50 ms | p50/FAISS | recall@%d vs f32 |\n", k);
-    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    static char notes[8][512];
+    printf("| N | dtype | threads | nq=1 p50 ms | nq=1 p99 ms | f32 p50 / p50 | ceiling ms | p50/ceiling | FAISS p50 ms "
+           "| p50/FAISS | nq=64 queries/s | FAISS nq=64 queries/s | nq=64 vs FAISS | recall@%d vs f32 |\n", k);
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int ni = 0; ni < n_ns; ni++) {
         size_t n = (size_t)ns[ni];
         int r = reps ? reps : n >= 1000000 ? 50 : 200;
@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < N_RECALL; i++) random_unit(&rng, q + (size_t)i * dim, dim);
 
         /* FAISS on the same data, through files */
-        double faiss_p50[8] = {0};
+        double faiss_p50[8] = {0}, faiss_p99[8] = {0}, faiss_qps[8] = {0}; /* per thread count; 0: none */
         if (faiss) {
             char base[1024], qp[1024], cmd[4096], res[1024];
             snprintf(base, sizeof base, "%s/base.f32", out_dir);
@@ -163,7 +163,8 @@ int main(int argc, char **argv) {
                 snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/topk_faiss.py '%s' '%s' %d %d %ld %d > '%s'", base, qp,
                          dim, k, ths[ti], r, res);
                 if (system(cmd) == 0 && (f = fopen(res, "r"))) {
-                    if (fscanf(f, "%lf", &faiss_p50[ti]) != 1) faiss_p50[ti] = 0;
+                    if (fscanf(f, "%lf %lf %lf", &faiss_p50[ti], &faiss_p99[ti], &faiss_qps[ti]) != 3)
+                        faiss_p50[ti] = faiss_qps[ti] = 0;
                     fclose(f);
                 }
             }
@@ -175,12 +176,12 @@ int main(int argc, char **argv) {
         v[2].refine = &v[1]; /* as in a q8 index: int8 scan, f16 re-scoring of 4k candidates */
         free(x);
         g2r_hit *exact = malloc(sizeof(g2r_hit) * (size_t)N_RECALL * k), *hits = malloc(sizeof(g2r_hit) * NQ * k);
-        double *lat = malloc(sizeof(double) * (size_t)r);
+        double *lat = malloc(sizeof(double) * (size_t)r), p50_f32 = 0;
         for (int ti = 0; ti < n_th; ti++) {
             g2r_scanner *s;
             g2r_error err;
             if (g2r_scanner_new((int)ths[ti], &s, &err)) return 1;
-            double gbps = read_gbps(v[0].data, n * v[0].stride, (int)ths[ti], 5);
+            double gbps = g2r_ceiling_read_gbs((int)ths[ti], 1024, 1.0);
             for (int t = 0; t < 3; t++) {
                 int got;
                 /* recall against f32 exact (and pages in the data) */
@@ -207,19 +208,26 @@ int main(int argc, char **argv) {
                 double bytes = (double)n * v[t].stride * g2r_vec_dtype_size(v[t].dtype) + (v[t].scale ? 4.0 * n : 0);
                 double ceil_ms = bytes / (gbps * 1e6);
                 const char *name = g2r_vec_dtype_name(v[t].dtype);
-                char fp50[32] = "-", fratio[32] = "-";
+                if (t == 0) p50_f32 = p50;
+                /* FAISS IndexFlatIP scans f32: every dtype is set beside that one figure */
+                char fp50[32] = "-", fratio[32] = "-", fqps[32] = "-", fqratio[32] = "-";
                 if (faiss_p50[ti] > 0) {
                     snprintf(fp50, sizeof fp50, "%.2f", faiss_p50[ti]);
                     snprintf(fratio, sizeof fratio, "%.2f", p50 / faiss_p50[ti]);
+                    snprintf(fqps, sizeof fqps, "%.0f", faiss_qps[ti]);
+                    snprintf(fqratio, sizeof fqratio, "%.2f", qps / faiss_qps[ti]);
                 }
-                printf("| %zu | %s | %ld | %.3f | %.3f | %.0f | %.3f | %.2f | %s | %s | %.4f |\n", n, name, ths[ti], p50,
-                       p99, qps, ceil_ms, p50 / ceil_ms, t == 0 ? fp50 : "-", t == 0 ? fratio : "-", recall);
+                printf("| %zu | %s | %ld | %.3f | %.3f | %.2f | %.3f | %.2f | %s | %s | %.0f | %s | %s | %.4f |\n", n, name,
+                       ths[ti], p50, p99, p50_f32 / p50, ceil_ms, p50 / ceil_ms, fp50, fratio, qps, fqps, fqratio, recall);
                 fprintf(jl,
                         "{\"n\":%zu,\"dim\":%d,\"k\":%d,\"dtype\":\"%s\",\"threads\":%ld,\"p50_ms\":%.4f,\"p99_ms\":%.4f,"
-                        "\"qps_nq64\":%.1f,\"read_gbps\":%.2f,\"ceiling_ms\":%.4f,\"faiss_p50_ms\":%.4f,\"recall\":%.4f}\n",
-                        n, dim, k, name, ths[ti], p50, p99, qps, gbps, ceil_ms, t == 0 ? faiss_p50[ti] : 0, recall);
+                        "\"qps_nq64\":%.1f,\"read_gbps\":%.2f,\"ceiling_ms\":%.4f,\"faiss_p50_ms\":%.4f,"
+                        "\"faiss_p99_ms\":%.4f,\"faiss_qps_nq64\":%.1f,\"recall\":%.4f}\n",
+                        n, dim, k, name, ths[ti], p50, p99, qps, gbps, ceil_ms, faiss_p50[ti], faiss_p99[ti], faiss_qps[ti],
+                        recall);
                 fflush(stdout);
             }
+            if (ti == 0) refine_note(s, &v[2], q, exact, N_RECALL, k, r, lat, notes[ni], sizeof notes[ni]);
             g2r_scanner_free(s);
         }
         for (int t = 0; t < 3; t++) {
@@ -231,6 +239,8 @@ int main(int argc, char **argv) {
         free(lat);
         free(q);
     }
+    printf("\n");
+    for (int ni = 0; ni < n_ns; ni++) printf("%s\n", notes[ni]);
     fclose(jl);
     return 0;
 }

@@ -18,12 +18,14 @@
 
 #include "gpt2rank.h"
 
-#define G2R_DOT_MAX_Q 8
+#define G2R_DOT_MAX_Q 16
 
 /* A block of nq (1..G2R_DOT_MAX_Q) queries of dim elements.  f is always set;
  * rows stored as q8 are scored against i8, the queries quantized by
  * g2r_dot_quantize (int8 x int8 products summed exactly in int32, so every
- * instruction set gives the same bits). */
+ * instruction set gives the same bits).  Stored q8 rows, like the queries,
+ * hold -127..127 (g2r_index_encode_row writes them so): the SIMD kernels move
+ * a query's sign onto the row byte, which -128 would not survive. */
 typedef struct {
     int nq, dim;
     const float *f;         /* nq x dim */

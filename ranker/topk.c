@@ -5,6 +5,7 @@
  * comparison against it.  "Better" is a total order (higher score, then
  * lower row), which makes the merged result independent of how rows were
  * split over threads. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,19 +167,25 @@ static void scan_shard(void *ctx, int task, int thread) {
     float *scores = s->scores + (size_t)thread * CHUNK * G2R_DOT_MAX_Q;
     g2r_hit *heaps = s->heaps + (size_t)thread * G2R_DOT_MAX_Q * s->cap_k;
     int *heap_n = s->heap_n + (size_t)thread * G2R_DOT_MAX_Q;
+    const int nq = j->nq, k = j->k;
     size_t r0 = (size_t)task * j->shard, r1 = r0 + j->shard < v->count ? r0 + j->shard : v->count;
     for (size_t r = r0; r < r1; r += CHUNK) {
         int n = r1 - r < CHUNK ? (int)(r1 - r) : CHUNK;
         s->kern->dots[v->dtype](scores, &j->q, (const char *)v->data + r * v->stride * es, v->stride,
                                 v->scale ? v->scale + r : NULL, n);
-        for (int qi = 0; qi < j->nq; qi++) {
+        for (int qi = 0; qi < nq; qi++) {
             g2r_hit *h = heaps + (size_t)qi * s->cap_k;
             int *hn = &heap_n[qi];
-            for (int i = 0; i < n; i++) {
-                g2r_hit x = {(int64_t)(r + (size_t)i), scores[(size_t)i * j->nq + qi]};
-                if (*hn == j->k && !better(x, h[0])) continue;
+            /* a row scoring below the worst kept hit cannot enter: one compare, in a register */
+            float worst = *hn == k ? h[0].score : -INFINITY;
+            const float *sc = scores + qi;
+            for (int i = 0; i < n; i++, sc += nq) {
+                if (*sc < worst) continue;
+                g2r_hit x = {(int64_t)(r + (size_t)i), *sc};
+                if (*hn == k && !better(x, h[0])) continue;
                 if (j->n_exclude && g2r_rows_contain(j->exclude, j->n_exclude, x.index)) continue;
-                heap_push(h, hn, j->k, x);
+                heap_push(h, hn, k, x);
+                if (*hn == k) worst = h[0].score;
             }
         }
     }

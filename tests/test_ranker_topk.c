@@ -117,6 +117,36 @@ TEST(dot_kernels_match_reference_for_every_dtype_and_shape) {
     CHECK(tested >= 1);
 }
 
+TEST(dot_q8_extreme_bytes_match_reference) {
+    /* rows and queries of +-127 (the int8 range kernels/dot.h allows): the
+     * largest int32 sums, and the VNNI path's +128 offset at both ends */
+    enum { DIM = 771, ROWS = 6, NQ = 5 };
+    int8_t *x = malloc(ROWS * DIM), q8[NQ * DIM];
+    float q8_scale[NQ] = {1, 0.5f, 2, 1, 1}, scores[ROWS * NQ];
+    for (int r = 0; r < ROWS; r++)
+        for (int d = 0; d < DIM; d++) x[r * DIM + d] = (int8_t)(r == 0 ? -127 : r == 1 ? 127 : d % r ? 127 : -127);
+    for (int j = 0; j < NQ; j++)
+        for (int d = 0; d < DIM; d++) q8[j * DIM + d] = (int8_t)(j == 0 ? 127 : j == 1 ? -127 : (d + j) % 3 ? 127 : -127);
+    const g2r_dot_queries qb = {NQ, DIM, NULL, q8, q8_scale};
+    const g2r_dot_kernels *ks[] = {g2r_dot_scalar(), g2r_dot_kernels_get(G2R_KERNELS_AVX2),
+                                   g2r_dot_kernels_get(G2R_KERNELS_AVX512),
+                                   g2r_dot_kernels_get(G2R_KERNELS_AVX512) ? g2r_dot_avx512_bw() : NULL};
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        if (!ks[ki]) continue;
+        ks[ki]->dots[G2R_VEC_Q8](scores, &qb, x, DIM, NULL, ROWS);
+        for (int r = 0; r < ROWS; r++)
+            for (int j = 0; j < NQ; j++) {
+                int64_t want = 0;
+                for (int d = 0; d < DIM; d++) want += (int64_t)q8[j * DIM + d] * x[r * DIM + d];
+                if (scores[r * NQ + j] != (float)want * q8_scale[j])
+                    t_fail(__FILE__, __LINE__, "%s row %d q %d: %g vs %lld", ks[ki]->name, r, j, scores[r * NQ + j],
+                           (long long)want);
+            }
+    }
+    CHECK_NEAR(scores[0], -127.0 * 127 * DIM, 0); /* the last table's row 0, query 0 */
+    free(x);
+}
+
 /* Brute force: every score from the kernel one row at a time, full sort. */
 static int cmp_hit(const void *a, const void *b) {
     const g2r_hit *x = a, *y = b;
@@ -185,7 +215,7 @@ TEST(topk_matches_full_sort_on_random_data) {
                 float *scale;
                 void *x = random_rows(&r, (g2r_vec_dtype)t, n, (size_t)dim, &scale);
                 g2r_vectors v = {(g2r_vec_dtype)t, dim, n, (size_t)dim, x, scale, NULL};
-                int nq = 11; /* two query blocks, the second partial */
+                int nq = G2R_DOT_MAX_Q + 3; /* two query blocks, the second partial */
                 float *q = malloc(sizeof(float) * (size_t)nq * dim);
                 for (int i = 0; i < nq * dim; i++) q[i] = g2r_rng_normal(&r);
                 char what[96];
