@@ -344,9 +344,10 @@ TEST(cuda_matmul16_rejects_bad_dtypes) {
 TEST(cuda_layernorm_matches_scalar) {
     if (!have_gpu()) return;
     g2r_rng r = {7};
-    const int shapes[][2] = {{1, 64}, {7, 96}, {33, 768}, {5, 1600}};
+    /* a block per row up to 256 rows, a warp per row past that */
+    const int shapes[][2] = {{1, 64}, {7, 96}, {33, 768}, {5, 1600}, {300, 768}, {257, 100}};
     const g2r_dtype outs[] = {G2R_DT_F32, G2R_DT_F16, G2R_DT_BF16};
-    for (int si = 0; si < 4; si++)
+    for (int si = 0; si < 6; si++)
         for (int oi = 0; oi < 3; oi++) {
             int T = shapes[si][0], C = shapes[si][1];
             g2r_dtype od = outs[oi];
