@@ -203,7 +203,7 @@ EMU_OBJS  = $(CUDA_SRCS:%.cu=$(BUILD)/emu/%.o) $(BUILD)/emu/cuda_emu.o
 $(LIB): $(EMU_OBJS)
 LDLIBS   += -lstdc++
 endif
-EMU_CXX   = $(CXX) -std=c++17 -O2 -g -w -fno-strict-aliasing -U_FORTIFY_SOURCE -I$(BUILD)/emu/src -I. -Iinclude \
+EMU_CXX   = $(CXX) -std=c++17 -O2 -g -w -fno-strict-aliasing -U_FORTIFY_SOURCE -I$(BUILD)/emu/src -I. -Iinclude $(NVCC_EXTRA) \
             $(if $(filter 1,$(SAN)),$(EMU_SAN))
 EMU_SAN   = -fsanitize=address,undefined -fno-omit-frame-pointer
 

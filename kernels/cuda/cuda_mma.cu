@@ -1,7 +1,8 @@
 /* cuda_mma.cu — the tensor-core matrix multiply of the batched forward:
  * out = act(bias + in · W) with in and W both 16-bit (F16 or BF16) and F32 sums.
  *
- * A block computes a 128x128 tile of out with 4 warps (2 x 2, 64x64 each).
+ * A block computes a 128x128 tile of out with 4 warps (2 x 2, 64x64 each;
+ * -DMM_BN=256: 128x256 with 8 warps).
  * K is walked 32 at a time through a 3-stage ring of shared-memory tiles that
  * cp.async fills, so the copies of the next two tiles overlap the tensor-core
  * work on this one.  Fragments come out of shared memory with ldmatrix (rows
@@ -15,15 +16,21 @@
  * residual) or 16-bit out. */
 #include "kernels/cuda/cuda_ptx.cuh"
 
+/* MM_BN and MM_STAGES can be set from outside (bench/gpu_check.sh's VARIANTS
+ * times e.g. -DMM_BN=256: one A tile then feeds twice the columns). */
 #define MM_BM 128
-#define MM_BN 128
+#ifndef MM_BN
+#define MM_BN 128 /* 128 or 256 */
+#endif
 #define MM_BK 32
-#ifndef MM_STAGES /* bench/gpu_check.sh times other depths */
+#ifndef MM_STAGES
 #define MM_STAGES 3
 #endif
-#define MM_THREADS 128
+#define MM_WN (MM_BN / 64)          /* warps along N; 2 along M; each warp 64x64 */
+#define MM_THREADS (2 * MM_WN * 32)
+#define MM_MIN_BLOCKS (256 / MM_THREADS) /* 2 blocks of 4 warps, or 1 of 8: 230 registers each */
 #define MM_LDA (MM_BK + 8) /* A tile [BM][BK] and NK weight tile [BN][BK]: 80-byte rows */
-#define MM_LDB (MM_BN + 8) /* KN weight tile [BK][BN]: 272-byte rows */
+#define MM_LDB (MM_BN + 8) /* KN weight tile [BK][BN]: 272-byte rows for 128 */
 #define MM_A_ELEMS (MM_BM * MM_LDA)
 #define MM_B_ELEMS (MM_BN * MM_LDA > MM_BK * MM_LDB ? MM_BN * MM_LDA : MM_BK * MM_LDB)
 #define MM_SMEM_BYTES (MM_STAGES * (MM_A_ELEMS + MM_B_ELEMS) * 2)
@@ -124,7 +131,7 @@ __device__ __forceinline__ void store4(const mm_args &a, int t, int n, const flo
 static_assert(64 * MM_LDS * 4 <= MM_SMEM_BYTES, "half a tile of F32 sums fits the pipeline's shared memory");
 template <typename H>
 __device__ __forceinline__ void epilogue(const mm_args &a, float (&acc)[4][8][4], float *stage, int m0, int n0) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 1, wn = warp & 1;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp / MM_WN, wn = warp % MM_WN;
     int g = lane >> 2, q = lane & 3;
     __syncthreads(); /* every warp is done with the pipeline's tiles */
     for (int half = 0; half < 2; half++) {
@@ -149,11 +156,11 @@ __device__ __forceinline__ void epilogue(const mm_args &a, float (&acc)[4][8][4]
 }
 
 template <typename H, bool NT, bool VEC>
-__global__ void __launch_bounds__(MM_THREADS, 2) mma_kernel(mm_args a, const H *in, const H *w) {
+__global__ void __launch_bounds__(MM_THREADS, MM_MIN_BLOCKS) mma_kernel(mm_args a, const H *in, const H *w) {
     extern __shared__ __align__(16) uint4 mm_smem[];
     H *smem = (H *)mm_smem;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int wm = warp >> 1, wn = warp & 1; /* this warp's 64x64 quarter of the tile */
+    int wm = warp / MM_WN, wn = warp % MM_WN; /* this warp's 64x64 part of the tile */
     int m0 = blockIdx.y * MM_BM, n0 = blockIdx.x * MM_BN;
     int nk = (a.K + MM_BK - 1) / MM_BK;
 
