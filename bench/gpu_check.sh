@@ -110,17 +110,21 @@ if [ "$B" = build-cuda ] && [ "${PROFILE:-1}" = 1 ] && command -v ncu >/dev/null
     grep -E '\)x\(|gpu__time_duration' "$OUT/ncu_embed.txt" | cut -c1-110 | head -60
 fi
 
-# Build variants of the tensor-core kernel (NVCC_EXTRA) and time their BF16 matmuls.
-VARIANTS=${VARIANTS-"-DMM_BN=256"} # measured so far: MM_STAGES 2/3/4 equal
+# Build variants (NVCC_EXTRA; commas join flags within one variant) and time
+# their BF16 matmuls and batch embedding.  Measured so far: MM_STAGES 2/3/4 equal.
+VARIANTS=${VARIANTS-"-DMM_BN=256 -DG2R_ATTN_TC -DMM_BN=256,-DG2R_ATTN_TC"}
 if [ "$B" = build-cuda ] && [ -n "$VARIANTS" ]; then
     v=0
     for flags in $VARIANTS; do
         v=$((v + 1))
-        step "variant $v: $flags"
-        if make -j"$J" CUDA=1 BUILD=build-cuda-v$v BIN=build-cuda-v$v/gpt2rank NVCC_EXTRA="$flags" \
-            build-cuda-v$v/gpu_bench >"$OUT/build_v$v.log" 2>&1; then
+        step "variant $v: ${flags//,/ }"
+        if make -j"$J" CUDA=1 BUILD=build-cuda-v$v BIN=build-cuda-v$v/gpt2rank NVCC_EXTRA="${flags//,/ }" \
+            build-cuda-v$v/gpu_bench build-cuda-v$v/g2r_tests >"$OUT/build_v$v.log" 2>&1; then
+            timeout 120 build-cuda-v$v/g2r_tests cuda 2>&1 | tail -1
             timeout 60 build-cuda-v$v/gpu_bench --model "$MODEL" --reps "$REPS" --dtype BF16 --matmul "${EMBED[@]}" 2>&1 |
-                grep -v '^RESULT'
+                grep -v '^RESULT\|^device\|^upload'
+            timeout 60 build-cuda-v$v/gpu_bench --model "$MODEL" --reps "$REPS" --dtype BF16 --embed "${EMBED[@]}" 2>&1 |
+                grep -v '^RESULT\|^device\|^upload'
         else
             tail -5 "$OUT/build_v$v.log"
         fi

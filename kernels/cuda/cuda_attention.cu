@@ -226,6 +226,10 @@ extern "C" g2r_status g2r_cuda_attention(void *d_out, g2r_dtype out_dtype, const
         return g2r_fail(err, G2R_EARG, "cuda: attention: too many sequences or heads for one launch");
     if (decode && b->kv_in_qkv)
         return g2r_fail(err, G2R_EARG, "cuda: attention: decode reads the cache (kv_in_qkv is for prefill)");
+#ifdef G2R_ATTN_TC /* a build variant until the tensor-core prefill is measured on a GPU */
+    if (!decode && kv->C == kv->n_head * 64)
+        return g2r_cuda_attention_tc(d_out, out_dtype, d_qkv, kv, b, s, err);
+#endif
     cudaStream_t st = g2r_stream(s);
     switch (out_dtype) {
     case G2R_DT_F32: return launch_hd((float *)d_out, d_qkv, kv, b, decode, st, err);

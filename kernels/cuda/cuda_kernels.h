@@ -120,6 +120,13 @@ g2r_status g2r_cuda_kv_store(const g2r_cuda_kv *kv, const float *d_qkv, const g2
 g2r_status g2r_cuda_attention(void *d_out, g2r_dtype out_dtype, const float *d_qkv, const g2r_cuda_kv *kv,
                               const g2r_cuda_batch *b, int decode, g2r_cuda_stream s, g2r_error *err);
 
+/* The prefill of g2r_cuda_attention on the tensor cores: Q, K, V and the
+ * softmax weights rounded to F16, F32 sums; head size 64, C % 8 == 0 and
+ * 16-byte aligned buffers (else G2R_EARG).  The forward uses it only when the
+ * CUDA sources are built with -DG2R_ATTN_TC, until it is measured faster. */
+g2r_status g2r_cuda_attention_tc(void *d_out, g2r_dtype out_dtype, const float *d_qkv, const g2r_cuda_kv *kv,
+                                 const g2r_cuda_batch *b, g2r_cuda_stream s, g2r_error *err);
+
 /* out[i] = L2-normalised (mean of rows row0[i] .. row0[i]+len[i]-1 of h, or
  * its last row when last), C floats per row. */
 g2r_status g2r_cuda_pool(float *d_out, const float *d_h, const int *d_row0, const int *d_len, int n, int C,
