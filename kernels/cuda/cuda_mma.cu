@@ -14,6 +14,8 @@
  * The epilogue stages the accumulators through shared memory and walks the
  * tile by rows: + bias, GELU, then F32 out (optionally + the old value: the
  * residual) or 16-bit out. */
+#include <atomic>
+
 #include "kernels/cuda/cuda_ptx.cuh"
 
 /* MM_BN and MM_STAGES can be set from outside (bench/gpu_check.sh's VARIANTS
@@ -221,12 +223,14 @@ static bool aligned(const void *p, size_t a) { return ((uintptr_t)p % a) == 0; }
 
 template <typename H, bool NT, bool VEC>
 static cudaError_t launch_one(mm_args a, const H *in, const H *w, cudaStream_t st) {
-    static bool smem_raised; /* over 48 KB of dynamic shared memory must be asked for, once */
-    if (!smem_raised) {
+    /* over 48 KB of dynamic shared memory must be asked for, once per kernel
+     * (atomic: two threads' first calls may both ask, harmlessly) */
+    static std::atomic<bool> smem_raised(false);
+    if (!smem_raised.load(std::memory_order_acquire)) {
         cudaError_t e =
             cudaFuncSetAttribute(mma_kernel<H, NT, VEC>, cudaFuncAttributeMaxDynamicSharedMemorySize, MM_SMEM_BYTES);
         if (e != cudaSuccess) return e;
-        smem_raised = true;
+        smem_raised.store(true, std::memory_order_release);
     }
     dim3 grid(g2r_ceil_div(a.N, MM_BN), g2r_ceil_div(a.T, MM_BM));
     mma_kernel<H, NT, VEC><<<grid, MM_THREADS, MM_SMEM_BYTES, st>>>(a, in, w);
