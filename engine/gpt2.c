@@ -72,11 +72,14 @@ static void matmul(g2r_model *m, float *out, const float *in, const g2r_matrix *
     g2r_pool_run(m->pool, ceil_div(w->cols, cols), matmul_task, &j);
 }
 
-/* logits[T, V] = in[T, C] wte[V, C]^T */
+/* logits[T, V] = in[T, C] wte[V, C]^T, split like matmul() (decode: wide blocks,
+ * so per-call work such as quantising the input for Q8 is done a few times, not 800) */
 static void logits_tied(g2r_model *m, float *logits, const float *in, int T) {
     const g2r_matrix *wte = &m->w.wte;
-    matmul_job j = {m->k, logits, wte->rows, in, wte, NULL, T, wte->rows, 0, 1, COLS_PER_TASK};
-    g2r_pool_run(m->pool, ceil_div(wte->rows, COLS_PER_TASK), matmul_task, &j);
+    int rows = COLS_PER_TASK;
+    if (T < 4) rows = ceil_div(ceil_div(wte->rows, 2 * g2r_pool_size(m->pool)), COLS_PER_TASK) * COLS_PER_TASK;
+    matmul_job j = {m->k, logits, wte->rows, in, wte, NULL, T, wte->rows, 0, 1, rows};
+    g2r_pool_run(m->pool, ceil_div(wte->rows, rows), matmul_task, &j);
 }
 
 typedef struct {

@@ -100,6 +100,9 @@ static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
 #ifndef PF_ROWS
 #define PF_ROWS 16 /* rows short enough to be poor streams: fetch 16 rows ahead */
 #endif
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_T0
+#endif
 #ifndef PF_NT
 #define PF_NT (16 * (size_t)K)
 #endif
@@ -135,7 +138,7 @@ static ALWAYS_INLINE void rows_step(int vnni, int R, const int8_t *q, size_t N, 
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         const int8_t *p = q + (size_t)i * N;
-        _mm_prefetch((const char *)(p + PF_ROWS * N), _MM_HINT_T0);
+        _mm_prefetch((const char *)(p + PF_ROWS * N), PF_HINT);
         __m512i v = nc >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(lm, p);
         w[i] = _mm512_xor_si512(v, off);
     }
