@@ -98,7 +98,7 @@ static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
 
 #define CHUNK 1024 /* columns per pass: the sums of MR rows stay in L1 */
 #ifndef PF_ROWS
-#define PF_ROWS 16 /* rows short enough to be poor streams: fetch 16 rows ahead */
+#define PF_ROWS 32 /* rows short enough to be poor streams: fetch 32 rows ahead */
 #endif
 #ifndef PF_HINT
 #define PF_HINT _MM_HINT_T0
@@ -130,28 +130,38 @@ static ALWAYS_INLINE void columns(const __m512i a[4], __m512i c[4]) {
     c[3] = _mm512_shuffle_i32x4(t2, t3, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
-/* isum[r][c, c+64) += rows k..k+3 (at q, N apart) times the int8 inputs of
+/* isum[r][c, c+64) += rows k..k+4S-1 (at q, N apart) times the int8 inputs of
  * R rows at k, for the nc <= 64 columns left (the rest are neither read nor used). */
-static ALWAYS_INLINE void rows_step(int vnni, int R, const int8_t *q, size_t N, int k, int c, int nc) {
+static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, size_t N, int k, int c, int nc) {
     __mmask64 lm = lanes64(nc);
-    __m512i off = _mm512_set1_epi8((char)0x80), w[4];
+    __m512i off = _mm512_set1_epi8((char)0x80), e[2][4];
+#pragma GCC unroll 2
+    for (int h = 0; h < S; h++) {
+        __m512i w[4];
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        const int8_t *p = q + (size_t)i * N;
-        _mm_prefetch((const char *)(p + PF_ROWS * N), PF_HINT);
-        __m512i v = nc >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(lm, p);
-        w[i] = _mm512_xor_si512(v, off);
+        for (int i = 0; i < 4; i++) {
+            const int8_t *p = q + (size_t)(4 * h + i) * N;
+            _mm_prefetch((const char *)(p + PF_ROWS * N), PF_HINT);
+            __m512i v = nc >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(lm, p);
+            w[i] = _mm512_xor_si512(v, off);
+        }
+        interleave4(w[0], w[1], w[2], w[3], e[h]);
     }
-    __m512i e[4];
-    interleave4(w[0], w[1], w[2], w[3], e);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        int32_t x4;
-        memcpy(&x4, xq[r] + k, 4);
-        __m512i b = _mm512_set1_epi32(x4);
-        __m512i *acc = (__m512i *)(isum[r] + c);
+        __m512i *acc = (__m512i *)(isum[r] + c), a[4];
 #pragma GCC unroll 4
-        for (int m = 0; m < 4; m++) acc[m] = dp4(vnni, acc[m], e[m], b);
+        for (int m = 0; m < 4; m++) a[m] = acc[m];
+#pragma GCC unroll 2
+        for (int h = 0; h < S; h++) {
+            int32_t x4;
+            memcpy(&x4, xq[r] + k + 4 * h, 4);
+            __m512i b = _mm512_set1_epi32(x4);
+#pragma GCC unroll 4
+            for (int m = 0; m < 4; m++) a[m] = dp4(vnni, a[m], e[h][m], b);
+        }
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) acc[m] = a[m];
     }
 }
 
@@ -194,8 +204,11 @@ static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, const
             memset(isum[r], 0, (size_t)((nc + 63) & ~63) * sizeof(int32_t));
         }
         const int8_t *q = (const int8_t *)w->data + (size_t)k0 * N + n0;
-        for (int k = 0; k < g; k += 4)
-            for (int c = 0; c < nc; c += 64) rows_step(vnni, R, q + (size_t)k * N + c, (size_t)N, k, c, nc - c);
+        int k = 0;
+        for (; k + 8 <= g; k += 8)
+            for (int c = 0; c < nc; c += 64) rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, k, c, nc - c);
+        for (; k < g; k += 4)
+            for (int c = 0; c < nc; c += 64) rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, k, c, nc - c);
         rows_flush(R, out + n0, ldo, w->scale + (size_t)(k0 / g) * N + n0, xs, corr, nc);
     }
 }
@@ -203,8 +216,9 @@ static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, const
 static ALWAYS_INLINE void rows_all(int vnni, float *out, int ldo, const float *in, const g2r_matrix *w, int T, int n0,
                                    int n1) {
     int K = w->rows;
-    for (int n = n0; n < n1; n += CHUNK) {
-        int nc = n1 - n < CHUNK ? n1 - n : CHUNK, t = 0;
+    int pieces = (n1 - n0 + CHUNK - 1) / CHUNK, width = ((n1 - n0 + pieces - 1) / pieces + 63) & ~63;
+    for (int n = n0; n < n1; n += width) {
+        int nc = n1 - n < width ? n1 - n : width, t = 0;
         for (; t + 4 <= T; t += 4) rows_block(vnni, 4, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc);
         switch (T - t) {
         case 3: rows_block(vnni, 3, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
