@@ -143,12 +143,16 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 
 /* Few rows (decode): stream the weights once, R = 4 rows of them at a time,
  * accumulating in out itself (it stays in L1); T <= 3 input rows share each load. */
+#ifndef PFA
+#define PFA 4
+#endif
+
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
                                      const wrow *rows, int n, __mmask16 m, __m512 x[3][4]) {
     __m512 wv[4];
-    /* Narrow rows are short streams for the hardware prefetcher: fetch 4 rows ahead.
+    /* Narrow rows are short streams for the hardware prefetcher: fetch PFA rows ahead.
      * (F32 rows are long enough; prefetching them measured slower.) */
-    size_t es = dt == G2R_DT_Q8 ? 1 : 2, ahead = 4 * (size_t)w->cols * es;
+    size_t es = dt == G2R_DT_Q8 ? 1 : 2, ahead = PFA * (size_t)w->cols * es;
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         const char *p = (const char *)rows[r].q + (size_t)n * es;
