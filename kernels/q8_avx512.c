@@ -94,18 +94,11 @@ static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
  * two rounds of byte and word interleaves make 4 vectors of (k..k+3) quads,
  * one int32 lane per column, lane 4L+i of vector m = column 16L + 4m + i.
  * A group's integer sums wait in a small buffer (L1) in that order; at the
- * group's end they are put back in column order, scaled and added to out. */
+ * group's end they are put back in column order, scaled and added to out
+ * (while the next group's first rows load). */
 
-#define CHUNK 1024 /* columns per pass: the sums of MR rows stay in L1 */
-#ifndef PF_ROWS
-#define PF_ROWS 32 /* rows short enough to be poor streams: fetch 32 rows ahead */
-#endif
-#ifndef PF_HINT
-#define PF_HINT _MM_HINT_T0
-#endif
-#ifndef PF_NT
-#define PF_NT (16 * (size_t)K)
-#endif
+#define CHUNK 1024     /* columns per pass: the sums of MR rows stay in L1 */
+#define PF_BYTES 9216  /* software prefetch distance for weight rows read in short runs */
 
 static _Thread_local int32_t isum[MR][CHUNK] __attribute__((aligned(64)));
 
@@ -130,9 +123,41 @@ static ALWAYS_INLINE void columns(const __m512i a[4], __m512i c[4]) {
     c[3] = _mm512_shuffle_i32x4(t2, t3, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
-/* isum[r][c, c+64) += rows k..k+4S-1 (at q, N apart) times the int8 inputs of
- * R rows at k, for the nc <= 64 columns left (the rest are neither read nor used). */
-static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, size_t N, int k, int c, int nc) {
+/* A group's scales: its input scale and offset correction per input row, and
+ * where its weight scales for the block's columns start. */
+typedef struct {
+    float xs[MR];
+    int32_t corr[MR]; /* 128 * sum of the group's int8 inputs */
+    const float *ws;
+} group_q;
+
+/* out[r][c, c+64) += group gq's sums in isum[r][c, c+64), scaled (xs * ws), for
+ * R rows; nc columns left from c. */
+static ALWAYS_INLINE void rows_flush(int R, float *out, int ldo, const group_q *gq, int c, int nc) {
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        __m512 xs = _mm512_set1_ps(gq->xs[r]);
+        __m512i corr = _mm512_set1_epi32(gq->corr[r]), v[4];
+        columns((const __m512i *)(isum[r] + c), v);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            __mmask16 m = lanes16(nc - 16 * i);
+            if (!m) break;
+            __m512 s = _mm512_mul_ps(xs, _mm512_maskz_loadu_ps(m, gq->ws + c + 16 * i));
+            __m512 prod = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(v[i], corr)), s);
+            float *o = out + (size_t)r * ldo + c + 16 * i;
+            _mm512_mask_storeu_ps(o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, o), prod));
+        }
+    }
+}
+
+/* isum[r][c, c+64) (+)= rows k..k+4S-1 (at q, N apart) times the int8 inputs of
+ * R rows at k, for the nc <= 64 columns left (the rest are neither read nor
+ * used).  first: the group's first rows, so the sums start from 0, after the
+ * previous group's sums here (prev, if any) are flushed to out: that work
+ * overlaps the loads of this step instead of stalling between groups. */
+static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, size_t N, size_t ahead, int k, int c,
+                                    int nc, int first, const group_q *prev, float *out, int ldo) {
     __mmask64 lm = lanes64(nc);
     __m512i off = _mm512_set1_epi8((char)0x80), e[2][4];
 #pragma GCC unroll 2
@@ -141,17 +166,18 @@ static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, siz
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
             const int8_t *p = q + (size_t)(4 * h + i) * N;
-            _mm_prefetch((const char *)(p + PF_ROWS * N), PF_HINT);
+            _mm_prefetch((const char *)(p + ahead), _MM_HINT_T0);
             __m512i v = nc >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(lm, p);
             w[i] = _mm512_xor_si512(v, off);
         }
         interleave4(w[0], w[1], w[2], w[3], e[h]);
     }
+    if (first && prev) rows_flush(R, out, ldo, prev, c, nc);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         __m512i *acc = (__m512i *)(isum[r] + c), a[4];
 #pragma GCC unroll 4
-        for (int m = 0; m < 4; m++) a[m] = acc[m];
+        for (int m = 0; m < 4; m++) a[m] = first ? _mm512_setzero_si512() : acc[m];
 #pragma GCC unroll 2
         for (int h = 0; h < S; h++) {
             int32_t x4;
@@ -165,52 +191,39 @@ static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, siz
     }
 }
 
-/* out[r][0, nc) += the group's sums in isum[r], scaled (xs * ws), for R rows. */
-static ALWAYS_INLINE void rows_flush(int R, float *out, int ldo, const float *ws, const float *xs,
-                                     const int32_t *corr, int nc) {
-    for (int r = 0; r < R; r++) {
-        __m512 vxs = _mm512_set1_ps(xs[r]);
-        __m512i vcorr = _mm512_set1_epi32(corr[r]);
-        for (int c0 = 0; c0 < nc; c0 += 64) {
-            __m512i c[4];
-            columns((const __m512i *)(isum[r] + c0), c);
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                __mmask16 m = lanes16(nc - c0 - 16 * i);
-                if (!m) break;
-                __m512 s = _mm512_mul_ps(vxs, _mm512_maskz_loadu_ps(m, ws + c0 + 16 * i));
-                __m512 prod = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(c[i], vcorr)), s);
-                float *o = out + (size_t)r * ldo + c0 + 16 * i;
-                _mm512_mask_storeu_ps(o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, o), prod));
-            }
-        }
-    }
-}
-
 /* R input rows from in (row stride K), every group, columns [n0, n0 + nc), nc <= CHUNK. */
 static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, const float *in, const g2r_matrix *w,
                                      int n0, int nc) {
     int K = w->rows, N = w->cols, g = w->group;
+    /* Rows are read in short runs (nc bytes): software prefetch, PF_BYTES of
+     * this block's weights ahead (measured best at 8-16 KB, for runs of 192 B to 2 KB). */
+    int pf = (PF_BYTES / nc + 7) & ~7;
+    size_t ahead = (size_t)(pf < 8 ? 8 : pf > 64 ? 64 : pf) * (size_t)N;
+    out += n0;
     for (int r = 0; r < R; r++)
         for (int n = 0; n < nc; n += 16)
-            _mm512_mask_storeu_ps(out + (size_t)r * ldo + n0 + n, lanes16(nc - n), _mm512_setzero_ps());
-    for (int k0 = 0; k0 < K; k0 += g) {
-        float xs[MR];
-        int32_t corr[MR];
+            _mm512_mask_storeu_ps(out + (size_t)r * ldo + n, lanes16(nc - n), _mm512_setzero_ps());
+    group_q gq[2];
+    for (int k0 = 0, j = 0; k0 < K; k0 += g, j ^= 1) {
+        group_q *cur = &gq[j], *prev = k0 ? &gq[j ^ 1] : NULL;
         for (int r = 0; r < R; r++) {
             int32_t sum;
-            xs[r] = quantise(xq[r], in + (size_t)r * K + k0, g, &sum);
-            corr[r] = 128 * sum;
-            memset(isum[r], 0, (size_t)((nc + 63) & ~63) * sizeof(int32_t));
+            cur->xs[r] = quantise(xq[r], in + (size_t)r * K + k0, g, &sum);
+            cur->corr[r] = 128 * sum;
         }
+        cur->ws = w->scale + (size_t)(k0 / g) * N + n0;
+        for (int c = 0; c < nc; c += 16) _mm_prefetch((const char *)(cur->ws + c), _MM_HINT_T0);
         const int8_t *q = (const int8_t *)w->data + (size_t)k0 * N + n0;
         int k = 0;
         for (; k + 8 <= g; k += 8)
-            for (int c = 0; c < nc; c += 64) rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, k, c, nc - c);
+            for (int c = 0; c < nc; c += 64)
+                rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, ahead, k, c, nc - c, k == 0, prev, out, ldo);
         for (; k < g; k += 4)
-            for (int c = 0; c < nc; c += 64) rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, k, c, nc - c);
-        rows_flush(R, out + n0, ldo, w->scale + (size_t)(k0 / g) * N + n0, xs, corr, nc);
+            for (int c = 0; c < nc; c += 64)
+                rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, ahead, k, c, nc - c, k == 0, prev, out, ldo);
     }
+    const group_q *last = &gq[((K / g) - 1) & 1];
+    for (int c = 0; c < nc; c += 64) rows_flush(R, out, ldo, last, c, nc - c);
 }
 
 static ALWAYS_INLINE void rows_all(int vnni, float *out, int ldo, const float *in, const g2r_matrix *w, int T, int n0,
@@ -291,7 +304,7 @@ static ALWAYS_INLINE void cols_block(int vnni, float *out, const g2r_matrix *w, 
             __m512i x = _mm512_load_si512(xq[0] + k);
 #pragma GCC unroll 16
             for (int i = 0; i < 16; i++) {
-                _mm_prefetch((const char *)(rows[i] + k + PF_NT), _MM_HINT_T0);
+                _mm_prefetch((const char *)(rows[i] + k + 16 * (size_t)K), _MM_HINT_T0); /* the next 16 rows */
                 a[i] = dp4(vnni, a[i], _mm512_xor_si512(_mm512_loadu_si512(rows[i] + k), off), x);
             }
         }
