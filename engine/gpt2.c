@@ -65,15 +65,16 @@ static void matmul_task(void *ctx, int task, int thread) {
  * blocks per thread, Q8 ~10%; the price is that a thread slowed by something
  * else is not helped); more rows are bound by FMAs, and small blocks balance
  * the threads. */
-static int task_width(const g2r_model *m, int N, int T) {
-    if (T >= 4) return COLS_PER_TASK;
+static int task_width(const g2r_model *m, const g2r_matrix *w, int N, int T) {
+    /* Q8 products quantise their T input rows once per task: wider blocks (prefill 16x64 on 2 cores: 1700 -> 2350 tok/s) */
+    if (T >= 4) return w->dtype == G2R_DT_Q8 ? 3 * COLS_PER_TASK : COLS_PER_TASK;
     return ceil_div(ceil_div(N, g2r_pool_size(m->pool)), COLS_PER_TASK) * COLS_PER_TASK;
 }
 
 /* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols. */
 static void matmul(g2r_model *m, float *out, const float *in, const g2r_matrix *w, const float *bias, int T,
                    int gelu) {
-    int cols = task_width(m, w->cols, T);
+    int cols = task_width(m, w, w->cols, T);
     matmul_job j = {m->k, out, w->cols, in, w, bias, T, w->cols, gelu, 0, cols};
     g2r_pool_run(m->pool, ceil_div(w->cols, cols), matmul_task, &j);
 }
@@ -83,7 +84,7 @@ static void matmul(g2r_model *m, float *out, const float *in, const g2r_matrix *
  * done once per thread, not 800 times) */
 static void logits_tied(g2r_model *m, float *logits, const float *in, int T) {
     const g2r_matrix *wte = &m->w.wte;
-    int rows = task_width(m, wte->rows, T);
+    int rows = task_width(m, wte, wte->rows, T);
     matmul_job j = {m->k, logits, wte->rows, in, wte, NULL, T, wte->rows, 0, 1, rows};
     g2r_pool_run(m->pool, ceil_div(wte->rows, rows), matmul_task, &j);
 }
