@@ -16,6 +16,7 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,14 +34,17 @@ static int force_madd; /* tests: take the path for CPUs without VNNI */
 
 void g2r_q8_avx512_force_madd(int on) { force_madd = on; }
 
+/* cpuid once; threads may race to store the same value (atomic, so that is fine). */
 static int have_vnni(void) {
-    static int v = -1;
+    static atomic_int v = -1;
     if (force_madd) return 0;
-    if (v < 0) {
+    int have = atomic_load_explicit(&v, memory_order_relaxed);
+    if (have < 0) {
         __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+        have = __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+        atomic_store_explicit(&v, have, memory_order_relaxed);
     }
-    return v;
+    return have;
 }
 
 static ALWAYS_INLINE __mmask16 lanes16(int n) {
