@@ -93,9 +93,10 @@ static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
 
 /* ------------------------------------------------------- rows layout: W[K][N]
  *
- * Like the float kernels for few rows, the weights stream once, row after row
- * over the columns [n0, n1), in steps of 4 rows: 4 loads of 64 columns, then
- * two rounds of byte and word interleaves make 4 vectors of (k..k+3) quads,
+ * Like the float kernels for few rows, the weights stream row after row over
+ * the columns [n0, n1) (once per MR input rows), 8 rows a step; each 4 rows of
+ * 64 columns are 4 loads, then two rounds of byte and word interleaves make 4
+ * vectors of (k..k+3) quads,
  * one int32 lane per column, lane 4L+i of vector m = column 16L + 4m + i.
  * A group's integer sums wait in a small buffer (L1) in that order; at the
  * group's end they are put back in column order, scaled and added to out
