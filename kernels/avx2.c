@@ -8,6 +8,7 @@
  * (1..8); partial loads of 16- and 8-bit weights go through a small buffer
  * because AVX2 has no masked load for them. */
 #include "kernels/kernels.h"
+#include "kernels/q8.h"
 #include "kernels/wrow.h"
 
 /* Built with this ISA's flags (the Makefile gives them to files named for it);
@@ -287,9 +288,29 @@ static void mm_q8(float *o, int ldo, const float *in, const g2r_matrix *w, const
     mm(G2R_DT_Q8, o, ldo, in, w, b, T, n0, n1, g);
 }
 
+/* Q8 in the rows layout: int8 products (q8_avx2.c), then the shared epilogue;
+ * shapes q8_avx2.c does not cover go to the scalar reference (same bits). */
+static void mm_q8_int(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
+                      int n1, int gelu) {
+    if (!g2r_q8_matmul_avx2(out, ldo, in, w, bias, T, n0, n1, gelu)) {
+        g2r_kernels_scalar()->matmul(out, ldo, in, w, bias, T, n0, n1, gelu);
+        return;
+    }
+    for (int t = 0; t < T; t++)
+        for (int n = n0; n < n1; n += 8) {
+            int c = clamp8(n1 - n);
+            float *o = out + (size_t)t * ldo + n;
+            st(o, c, finish(ld(o, c), bias, n, c, gelu));
+        }
+}
+
 static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0, int n1,
                    int gelu) {
     if (T <= 0 || n1 <= n0) return;
+    if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_ROWS) {
+        mm_q8_int(out, ldo, in, w, bias, T, n0, n1, gelu);
+        return;
+    }
     switch (w->dtype) {
     case G2R_DT_F32: mm_f32(out, ldo, in, w, bias, T, n0, n1, gelu); break;
     case G2R_DT_F16: mm_f16(out, ldo, in, w, bias, T, n0, n1, gelu); break;
@@ -375,6 +396,11 @@ static void nt_q8(float *o, int ldo, const float *in, const g2r_matrix *w, int T
 
 static void matmul_nt(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
     if (T <= 0 || v1 <= v0) return;
+    if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_COLS) {
+        /* int8 products (q8_avx2.c), or the scalar reference's same bits */
+        if (!g2r_q8_matmul_nt_avx2(out, ldo, in, w, T, v0, v1)) g2r_kernels_scalar()->matmul_nt(out, ldo, in, w, T, v0, v1);
+        return;
+    }
     switch (w->dtype) {
     case G2R_DT_F32: nt_f32(out, ldo, in, w, T, v0, v1); break;
     case G2R_DT_F16: nt_f16(out, ldo, in, w, T, v0, v1); break;

@@ -11,6 +11,7 @@
  * Weights are read where they lie (the mmap'd file): F16, BF16 and Q8 are
  * widened 16 at a time, in registers or into a small per-thread tile. */
 #include "kernels/kernels.h"
+#include "kernels/q8.h"
 #include "kernels/wrow.h"
 
 /* Built with this ISA's flags (the Makefile gives them to files named for it);
@@ -90,6 +91,9 @@ static ALWAYS_INLINE __m512 gelu16(__m512 x) {
 
 /* ------------------------------------------------------------ weight loads */
 
+/* Bytes per weight (g2r_dtype_size, inlined: it is used in inner loops). */
+static ALWAYS_INLINE size_t esize(g2r_dtype dt) { return dt == G2R_DT_F32 ? 4 : dt == G2R_DT_Q8 ? 1 : 2; }
+
 /* Where row r of a weight matrix starts, and its Q8 scales. */
 
 /* Cols layout with groups that split a 16-lane chunk: one scale per lane. */
@@ -142,12 +146,12 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 
 /* Few rows (decode): stream the weights once, R = 4 rows of them at a time,
  * accumulating in out itself (it stays in L1); T <= 3 input rows share each load. */
+#define PF_BYTES 9216 /* software prefetch distance for rows read in short runs */
+
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
-                                     const wrow *rows, int n, __mmask16 m, __m512 x[3][4]) {
+                                     const wrow *rows, int n, __mmask16 m, __m512 x[3][4], size_t ahead) {
     __m512 wv[4];
-    /* Narrow rows are short streams for the hardware prefetcher: fetch 4 rows ahead.
-     * (F32 rows are long enough; prefetching them measured slower.) */
-    size_t es = dt == G2R_DT_Q8 ? 1 : 2, ahead = 4 * (size_t)w->cols * es;
+    size_t es = esize(dt);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         const char *p = (const char *)rows[r].q + (size_t)n * es;
@@ -165,7 +169,7 @@ static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int
 }
 
 static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, int ldo, const float *in,
-                                      const g2r_matrix *w, int k, int n0, int n1) {
+                                      const g2r_matrix *w, int k, int n0, int n1, size_t ahead) {
     int K = w->rows, nf = n0 + ((n1 - n0) & ~15); /* [n0, nf): whole vectors */
     wrow rows[4];
     __m512 x[3][4];
@@ -175,8 +179,8 @@ static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, in
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) x[t][r] = _mm512_set1_ps(in[(size_t)t * K + k + r]);
     }
-    for (int n = n0; n < nf; n += 16) stream_vec(dt, T, R, out, ldo, w, rows, n, 0xffff, x);
-    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, lanes(n1 - nf), x);
+    for (int n = n0; n < nf; n += 16) stream_vec(dt, T, R, out, ldo, w, rows, n, 0xffff, x, ahead);
+    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, lanes(n1 - nf), x, ahead);
 }
 
 static ALWAYS_INLINE void mm_stream_t(g2r_dtype dt, int T, float *out, int ldo, const float *in, const g2r_matrix *w,
@@ -184,8 +188,15 @@ static ALWAYS_INLINE void mm_stream_t(g2r_dtype dt, int T, float *out, int ldo, 
     int K = w->rows, k = 0;
     for (int t = 0; t < T; t++)
         for (int n = n0; n < n1; n += 16) st(out + (size_t)t * ldo + n, lanes(n1 - n), _mm512_setzero_ps());
-    for (; k + 4 <= K; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1);
-    for (; k < K; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1);
+    /* Each row is read in a run of (n1 - n0) columns, too short for the
+     * hardware prefetcher in the narrow dtypes: software prefetch, PF_BYTES
+     * of this block's weights ahead (measured best at 8-16 KB).  (F32 runs are
+     * long enough; prefetching them measured slower.) */
+    size_t es = esize(dt), run = (size_t)(n1 - n0) * es;
+    size_t pr = ((PF_BYTES / run) + 3) & ~(size_t)3;
+    size_t ahead = (pr < 4 ? 4 : pr > 64 ? 64 : pr) * (size_t)w->cols * es;
+    for (; k + 4 <= K; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);
+    for (; k < K; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1, ahead);
     for (int t = 0; t < T; t++)
         for (int n = n0; n < n1; n += 16) {
             __mmask16 m = lanes(n1 - n);
@@ -306,9 +317,29 @@ static void mm_q8(float *o, int ldo, const float *in, const g2r_matrix *w, const
     mm(G2R_DT_Q8, o, ldo, in, w, b, T, n0, n1, g);
 }
 
+/* Q8 in the rows layout: int8 products (q8_avx512.c), then the shared epilogue;
+ * shapes q8_avx512.c does not cover go to the scalar reference (same bits). */
+static void mm_q8_int(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
+                      int n1, int gelu) {
+    if (!g2r_q8_matmul_avx512(out, ldo, in, w, bias, T, n0, n1, gelu)) {
+        g2r_kernels_scalar()->matmul(out, ldo, in, w, bias, T, n0, n1, gelu);
+        return;
+    }
+    for (int t = 0; t < T; t++)
+        for (int n = n0; n < n1; n += 16) {
+            __mmask16 m = lanes(n1 - n);
+            float *o = out + (size_t)t * ldo + n;
+            st(o, m, finish(ld(o, m), bias, n, m, gelu));
+        }
+}
+
 static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0, int n1,
                    int gelu) {
     if (T <= 0 || n1 <= n0) return;
+    if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_ROWS) {
+        mm_q8_int(out, ldo, in, w, bias, T, n0, n1, gelu);
+        return;
+    }
     switch (w->dtype) {
     case G2R_DT_F32: mm_f32(out, ldo, in, w, bias, T, n0, n1, gelu); break;
     case G2R_DT_F16: mm_f16(out, ldo, in, w, bias, T, n0, n1, gelu); break;
@@ -324,10 +355,14 @@ static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, co
 #define NT_ROWS 64 /* input rows per pass over the weights: keeps them in L2 */
 
 static ALWAYS_INLINE void nt_step(g2r_dtype dt, int NT, int NV, __m512 acc[4][8], const g2r_matrix *w,
-                                  const wrow *rows, const float *const *x, int k, __mmask16 m) {
+                                  const wrow *rows, const float *const *x, int k, __mmask16 m, size_t ahead) {
     __m512 wv[8];
+    size_t es = esize(dt);
 #pragma GCC unroll 8
-    for (int i = 0; i < NV; i++) wv[i] = w_load(w, dt, rows[i], k, m);
+    for (int i = 0; i < NV; i++) {
+        if (dt != G2R_DT_F32 && NT == 1 && ((size_t)k * es) % 64 == 0) _mm_prefetch((const char *)rows[i].q + (size_t)k * es + ahead, _MM_HINT_T0);
+        wv[i] = w_load(w, dt, rows[i], k, m);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < NT; j++) {
         __m512 xv = ld(x[j] + k, m);
@@ -337,7 +372,7 @@ static ALWAYS_INLINE void nt_step(g2r_dtype dt, int NT, int NV, __m512 acc[4][8]
 }
 
 static ALWAYS_INLINE void nt_block(g2r_dtype dt, int NT, int NV, float *out, int ldo, const float *in,
-                                   const g2r_matrix *w, int t, int nt, int v, int nv) {
+                                   const g2r_matrix *w, int t, int nt, int v, int nv, size_t ahead) {
     int K = w->cols;
     wrow rows[8];
     const float *x[4];
@@ -351,8 +386,8 @@ static ALWAYS_INLINE void nt_block(g2r_dtype dt, int NT, int NV, float *out, int
 #pragma GCC unroll 8
         for (int i = 0; i < NV; i++) acc[j][i] = _mm512_setzero_ps();
     int k = 0;
-    for (; k + 16 <= K; k += 16) nt_step(dt, NT, NV, acc, w, rows, x, k, 0xffff);
-    if (k < K) nt_step(dt, NT, NV, acc, w, rows, x, k, lanes(K - k));
+    for (; k + 16 <= K; k += 16) nt_step(dt, NT, NV, acc, w, rows, x, k, 0xffff, ahead);
+    if (k < K) nt_step(dt, NT, NV, acc, w, rows, x, k, lanes(K - k), ahead);
 #pragma GCC unroll 4
     for (int j = 0; j < NT && j < nt; j++)
 #pragma GCC unroll 2
@@ -370,15 +405,18 @@ static ALWAYS_INLINE void nt(g2r_dtype dt, float *out, int ldo, const float *in,
         for (int v = v0; v < v1; v += 4) {
             int nv = v1 - v < 4 ? v1 - v : 4;
             int t = tc;
-            for (; t + 4 <= tc + tn; t += 4) nt_block(dt, 4, 4, out, ldo, in, w, t, 4, v, nv);
-            for (; t < tc + tn; t++) nt_block(dt, 1, 4, out, ldo, in, w, t, 1, v, nv);
+            for (; t + 4 <= tc + tn; t += 4) nt_block(dt, 4, 4, out, ldo, in, w, t, 4, v, nv, 0);
+            for (; t < tc + tn; t++) nt_block(dt, 1, 4, out, ldo, in, w, t, 1, v, nv, 0);
         }
     }
 }
 
-/* Decode: one input row against 8 weight rows at a time. */
+/* Decode: one input row against 4 weight rows at a time (4 interleaved runs
+ * stream better than 8), the next 8 rows prefetched: the hardware prefetcher
+ * alone falls behind on several interleaved runs. */
 static ALWAYS_INLINE void nt1(g2r_dtype dt, float *out, const float *in, const g2r_matrix *w, int v0, int v1) {
-    for (int v = v0; v < v1; v += 8) nt_block(dt, 1, 8, out, 0, in, w, 0, 1, v, v1 - v < 8 ? v1 - v : 8);
+    size_t ahead = 8 * (size_t)w->cols * esize(dt);
+    for (int v = v0; v < v1; v += 4) nt_block(dt, 1, 4, out, 0, in, w, 0, 1, v, v1 - v < 4 ? v1 - v : 4, ahead);
 }
 
 static void nt_f32(float *o, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
@@ -396,6 +434,11 @@ static void nt_q8(float *o, int ldo, const float *in, const g2r_matrix *w, int T
 
 static void matmul_nt(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
     if (T <= 0 || v1 <= v0) return;
+    if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_COLS) {
+        /* int8 products (q8_avx512.c), or the scalar reference's same bits */
+        if (!g2r_q8_matmul_nt_avx512(out, ldo, in, w, T, v0, v1)) g2r_kernels_scalar()->matmul_nt(out, ldo, in, w, T, v0, v1);
+        return;
+    }
     switch (w->dtype) {
     case G2R_DT_F32: nt_f32(out, ldo, in, w, T, v0, v1); break;
     case G2R_DT_F16: nt_f16(out, ldo, in, w, T, v0, v1); break;

@@ -33,7 +33,16 @@ const char *g2r_dtype_name(g2r_dtype t);
  * a product reduces over, so one scale multiplies a whole partial sum:
  *   G2R_Q8_GROUP_ROWS (matmul, Conv1D weights): W(r,c) = q[r*cols+c] * scale[(r/group)*cols + c]
  *   G2R_Q8_GROUP_COLS (matmul_nt, wte):        W(r,c) = q[r*cols+c] * scale[r*(cols/group) + c/group]
- * group divides the grouped dimension. */
+ * group divides the grouped dimension.
+ *
+ * When the groups run along the reduced dimension (matmul with ROWS, matmul_nt
+ * with COLS: the layouts convert writes), a Q8 product quantises its input
+ * too, per group, symmetric: xs = max|x| / 127, xq = rint(x * 127 / max|x|),
+ * and sums each group exactly in integers (int8 x int8, VNNI where there is
+ * one), then out = sum over groups in order of (float)isum * (xs * ws), a
+ * multiply then an add.  scalar.c has the definition; every table gives its
+ * bits (integer sums do not depend on order).  The other pairings widen the
+ * weights to float as the other dtypes do. */
 typedef enum { G2R_Q8_GROUP_ROWS = 0, G2R_Q8_GROUP_COLS } g2r_q8_layout;
 
 typedef struct {

@@ -1,5 +1,6 @@
 /* scalar.c — the portable reference kernels: plain loops, one output at a time. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/half.h"
@@ -28,8 +29,73 @@ static inline float elem(const g2r_matrix *w, int r, int c) {
     return 0.0f;
 }
 
+/* ------------------------------------------------------- Q8 x int8 products
+ *
+ * A Q8 product quantises its input too, per group of the same `group` inputs
+ * the weight scales cover (kernels.h), so each group is one exact integer sum:
+ *   xs = max|x| / 127,  xq = rint(clamp(x * (127 / max|x|), -127, 127))
+ *   out = sum over groups, in order, of (float)(sum xq * q) * (xs * ws)
+ * (a multiply, then an add: no FMA).  Integer sums do not depend on order, so
+ * every ISA gives these bits exactly. */
+
+/* Scale of one group of inputs; *inv multiplies an input to its int8 value. */
+static float act_scale(const float *x, int n, float *inv) {
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    *inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    return amax / 127.0f;
+}
+
+static int act_q(float x, float inv) { return (int)rintf(fminf(fmaxf(x * inv, -127.0f), 127.0f)); }
+
+static void matmul_q8(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
+                      int n1, int gelu) {
+    int K = w->rows, g = w->group;
+    const int8_t *q = w->data;
+    for (int t = 0; t < T; t++) {
+        const float *x = in + (size_t)t * K;
+        for (int n = n0; n < n1; n++) {
+            float acc = 0.0f;
+            for (int k0 = 0; k0 < K; k0 += g) {
+                float inv, xs = act_scale(x + k0, g, &inv);
+                int32_t isum = 0;
+                for (int k = k0; k < k0 + g; k++) isum += act_q(x[k], inv) * q[(size_t)k * w->cols + n];
+                float s = xs * w->scale[(size_t)(k0 / g) * w->cols + n];
+                float p = (float)isum * s;
+                acc = acc + p;
+            }
+            float v = acc + (bias ? bias[n] : 0.0f);
+            out[(size_t)t * ldo + n] = gelu ? g2r_gelu(v) : v;
+        }
+    }
+}
+
+static void matmul_nt_q8(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    int K = w->cols, g = w->group;
+    const int8_t *q = w->data;
+    for (int t = 0; t < T; t++) {
+        const float *x = in + (size_t)t * K;
+        for (int v = v0; v < v1; v++) {
+            float acc = 0.0f;
+            for (int k0 = 0; k0 < K; k0 += g) {
+                float inv, xs = act_scale(x + k0, g, &inv);
+                int32_t isum = 0;
+                for (int k = k0; k < k0 + g; k++) isum += act_q(x[k], inv) * q[(size_t)v * K + k];
+                float s = xs * w->scale[(size_t)v * (K / g) + k0 / g];
+                float p = (float)isum * s;
+                acc = acc + p;
+            }
+            out[(size_t)t * ldo + v] = acc;
+        }
+    }
+}
+
 static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T,
                    int n0, int n1, int gelu) {
+    if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_ROWS) {
+        matmul_q8(out, ldo, in, w, bias, T, n0, n1, gelu);
+        return;
+    }
     int K = w->rows;
     for (int t = 0; t < T; t++) {
         const float *x = in + (size_t)t * K;
@@ -48,6 +114,10 @@ static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, co
 }
 
 static void matmul_nt(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_COLS) {
+        matmul_nt_q8(out, ldo, in, w, T, v0, v1);
+        return;
+    }
     int K = w->cols;
     for (int t = 0; t < T; t++) {
         const float *x = in + (size_t)t * K;

@@ -17,6 +17,7 @@
 #include "common/half.h"
 #include "common/rng.h"
 #include "kernels/kernels.h"
+#include "kernels/q8.h"
 #include "tests/harness.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -463,3 +464,69 @@ TEST(kernels_dispatch_picks_a_table) {
     const g2r_kernels *y = g2r_kernels_get(G2R_KERNELS_AVX2);
     if (y) CHECK(y->kind == G2R_KERNELS_AVX2 && !strcmp(y->name, "avx2"));
 }
+
+/* ----------------------------------------------- Q8 int8 products, bitwise */
+
+/* Q8 matmul (rows layout) and matmul_nt (cols layout) quantise their input and
+ * sum each group exactly in integers, so every table gives scalar's bits
+ * (without GELU, whose SIMD form differs in the last bits), on odd shapes and
+ * group sizes, including groups of all-zero inputs. */
+static int q8_case(const g2r_kernels *k, g2r_rng *r, int nt, int T, int K, int N, int group) {
+    const g2r_kernels *ref = g2r_kernels_scalar();
+    test_matrix w = nt ? make_matrix(r, G2R_DT_Q8, N, K, G2R_Q8_GROUP_COLS, group)
+                       : make_matrix(r, G2R_DT_Q8, K, N, G2R_Q8_GROUP_ROWS, group);
+    float *in = rand_floats(r, (size_t)T * K, 3.0f);
+    if (K > group) memset(in + group, 0, (size_t)group * sizeof *in); /* row 0's second group: all zero */
+    float *bias = rand_floats(r, (size_t)N, 1.0f);
+    int ldo = N + 5, n0 = N > 2 ? 1 : 0;
+    float *got = calloc((size_t)T * ldo, 4), *want = calloc((size_t)T * ldo, 4);
+    if (nt) {
+        k->matmul_nt(got, ldo, in, &w.m, T, n0, N);
+        ref->matmul_nt(want, ldo, in, &w.m, T, n0, N);
+    } else {
+        k->matmul(got, ldo, in, &w.m, bias, T, n0, N, 0);
+        ref->matmul(want, ldo, in, &w.m, bias, T, n0, N, 0);
+    }
+    int bad = memcmp(got, want, (size_t)T * ldo * 4) != 0;
+    if (bad) {
+        for (int i = 0; i < T * ldo; i++)
+            if (memcmp(got + i, want + i, 4)) {
+                t_fail(__FILE__, __LINE__, "%s Q8 %s T=%d K=%d N=%d group=%d: out[%d][%d] = %.9g, scalar %.9g", k->name,
+                       nt ? "matmul_nt" : "matmul", T, K, N, group, i / ldo, i % ldo, got[i], want[i]);
+                break;
+            }
+    }
+    free(in);
+    free(bias);
+    free(got);
+    free(want);
+    free_matrix(&w);
+    return bad;
+}
+
+static void q8_products_exact(g2r_kernels_kind kind) {
+    const g2r_kernels *k = simd(kind);
+    if (!k) return;
+    g2r_rng r = {2027};
+    const int Tq[] = {1, 2, 3, 4, 5, 9};
+    const int Nq[] = {1, 2, 15, 17, 63, 64, 65, 130, 200};
+    const int rows_g[][2] = {{4, 8}, {8, 24}, {12, 36}, {64, 128}, {6, 12}, {1, 3}}; /* group, K */
+    const int cols_g[][2] = {{64, 64}, {64, 192}, {128, 256}, {32, 96}, {4, 12}};
+    int cases = 0, bad = 0;
+    for (int force = 0; force < 2; force++) {
+        g2r_q8_avx512_force_madd(force);
+        for (int a = 0; a < LEN(Tq); a++)
+            for (int c = 0; c < LEN(Nq); c++) {
+                for (int g = 0; g < LEN(rows_g); g++, cases++)
+                    bad += q8_case(k, &r, 0, Tq[a], rows_g[g][1], Nq[c], rows_g[g][0]);
+                for (int g = 0; g < LEN(cols_g); g++, cases++)
+                    bad += q8_case(k, &r, 1, Tq[a], cols_g[g][1], Nq[c], cols_g[g][0]);
+            }
+    }
+    g2r_q8_avx512_force_madd(0);
+    CHECK(cases > 500);
+    CHECK(bad == 0);
+}
+
+TEST(kernels_avx512_q8_products_exact) { q8_products_exact(G2R_KERNELS_AVX512); }
+TEST(kernels_avx2_q8_products_exact) { q8_products_exact(G2R_KERNELS_AVX2); }

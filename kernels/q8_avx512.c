@@ -1,0 +1,370 @@
+/* q8_avx512.c — Q8 weights times int8 inputs with AVX-512 (VNNI when present).
+ *
+ * scalar.c's matmul_q8 defines the arithmetic: the input is quantised per
+ * group of `group` inputs, each group is one exact integer sum, and the sums
+ * are scaled and added in group order.  Here the integer sums come from
+ * vpdpbusd, which multiplies 4 adjacent unsigned bytes by 4 signed bytes and
+ * adds them to an int32 lane.  Weights are the unsigned side, offset by 128
+ * (q ^ 0x80 = q + 128), and the offset comes back out once per group:
+ *   sum (q + 128) xq = sum q xq + 128 sum xq.
+ * Without VNNI the same sums come from vpmaddwd on the bytes widened to 16
+ * bits (exact: 255 * 127 * 2 fits).  Integer sums are exact in any order, so
+ * the result is scalar.c's, bit for bit, on every path.
+ *
+ * Weights are read where they lie (the mmap'd file), never repacked. */
+#include "kernels/q8.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#include <immintrin.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* The longest group (rows layout) or row (cols layout) quantised here; the
+ * scalar reference takes longer ones. */
+#define Q8_MAX_K 8192
+#define MR 4 /* input rows that share each load of weights */
+
+static _Thread_local int8_t xq[MR][Q8_MAX_K] __attribute__((aligned(64)));
+
+static int force_madd; /* tests: take the path for CPUs without VNNI */
+
+void g2r_q8_avx512_force_madd(int on) { force_madd = on; }
+
+/* cpuid once; threads may race to store the same value (atomic, so that is fine). */
+static int have_vnni(void) {
+    static atomic_int v = -1;
+    if (force_madd) return 0;
+    int have = atomic_load_explicit(&v, memory_order_relaxed);
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+        atomic_store_explicit(&v, have, memory_order_relaxed);
+    }
+    return have;
+}
+
+static ALWAYS_INLINE __mmask16 lanes16(int n) {
+    if (n <= 0) return 0;
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+static ALWAYS_INLINE __mmask64 lanes64(int n) {
+    if (n <= 0) return 0;
+    return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+}
+
+/* acc + 4-byte dot products of a (unsigned) and b (signed), lane by lane. */
+static ALWAYS_INLINE __m512i dp4(int vnni, __m512i acc, __m512i a, __m512i b) {
+    if (vnni) return _mm512_dpbusd_epi32(acc, a, b);
+    __m512i lo8 = _mm512_set1_epi16(0x00ff);
+    __m512i a_even = _mm512_and_si512(a, lo8), a_odd = _mm512_srli_epi16(a, 8);
+    __m512i b_even = _mm512_srai_epi16(_mm512_slli_epi16(b, 8), 8), b_odd = _mm512_srai_epi16(b, 8);
+    acc = _mm512_add_epi32(acc, _mm512_madd_epi16(a_even, b_even));
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a_odd, b_odd));
+}
+
+/* Quantises x[0, n) into q (scalar.c's act_scale and act_q, vectorised: the
+ * max is exact in any order, the rest is lane by lane); returns the scale and
+ * sets *sum to the sum of the int8 values. */
+static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
+    __m512 amax = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __m512 v = _mm512_abs_ps(_mm512_maskz_loadu_ps(lanes16(n - i), x + i));
+        amax = _mm512_max_ps(v, amax); /* a NaN input is skipped, as fmaxf does */
+    }
+    float m = _mm512_reduce_max_ps(amax);
+    float inv = m > 0.0f ? 127.0f / m : 0.0f;
+    __m512 vinv = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    __m512i s = _mm512_setzero_si512();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 k = lanes16(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vinv);
+        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+        __m512i iv = _mm512_maskz_mov_epi32(k, _mm512_cvtps_epi32(v)); /* round to nearest even, as rintf */
+        s = _mm512_add_epi32(s, iv);
+        _mm512_mask_cvtepi32_storeu_epi8(q + i, k, iv);
+    }
+    *sum = _mm512_reduce_add_epi32(s);
+    return m / 127.0f;
+}
+
+/* ------------------------------------------------------- rows layout: W[K][N]
+ *
+ * Like the float kernels for few rows, the weights stream row after row over
+ * the columns [n0, n1) (once per MR input rows), 8 rows a step; each 4 rows of
+ * 64 columns are 4 loads, then two rounds of byte and word interleaves make 4
+ * vectors of (k..k+3) quads,
+ * one int32 lane per column, lane 4L+i of vector m = column 16L + 4m + i.
+ * A group's integer sums wait in a small buffer (L1) in that order; at the
+ * group's end they are put back in column order, scaled and added to out
+ * (while the next group's first rows load). */
+
+#define CHUNK 1024     /* columns per pass: the sums of MR rows stay in L1 */
+#define PF_BYTES 9216  /* software prefetch distance for weight rows read in short runs */
+
+static _Thread_local int32_t isum[MR][CHUNK] __attribute__((aligned(64)));
+
+static ALWAYS_INLINE void interleave4(__m512i r0, __m512i r1, __m512i r2, __m512i r3, __m512i e[4]) {
+    __m512i a = _mm512_unpacklo_epi8(r0, r1), b = _mm512_unpackhi_epi8(r0, r1);
+    __m512i c = _mm512_unpacklo_epi8(r2, r3), d = _mm512_unpackhi_epi8(r2, r3);
+    e[0] = _mm512_unpacklo_epi16(a, c);
+    e[1] = _mm512_unpackhi_epi16(a, c);
+    e[2] = _mm512_unpacklo_epi16(b, d);
+    e[3] = _mm512_unpackhi_epi16(b, d);
+}
+
+/* interleave4's lane order back to columns: c[i] = columns 16i..16i+15. */
+static ALWAYS_INLINE void columns(const __m512i a[4], __m512i c[4]) {
+    __m512i t0 = _mm512_shuffle_i32x4(a[0], a[1], _MM_SHUFFLE(1, 0, 1, 0));
+    __m512i t1 = _mm512_shuffle_i32x4(a[2], a[3], _MM_SHUFFLE(1, 0, 1, 0));
+    __m512i t2 = _mm512_shuffle_i32x4(a[0], a[1], _MM_SHUFFLE(3, 2, 3, 2));
+    __m512i t3 = _mm512_shuffle_i32x4(a[2], a[3], _MM_SHUFFLE(3, 2, 3, 2));
+    c[0] = _mm512_shuffle_i32x4(t0, t1, _MM_SHUFFLE(2, 0, 2, 0));
+    c[1] = _mm512_shuffle_i32x4(t0, t1, _MM_SHUFFLE(3, 1, 3, 1));
+    c[2] = _mm512_shuffle_i32x4(t2, t3, _MM_SHUFFLE(2, 0, 2, 0));
+    c[3] = _mm512_shuffle_i32x4(t2, t3, _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+/* A group's scales: its input scale and offset correction per input row, and
+ * where its weight scales for the block's columns start. */
+typedef struct {
+    float xs[MR];
+    int32_t corr[MR]; /* 128 * sum of the group's int8 inputs */
+    const float *ws;
+} group_q;
+
+/* out[r][c, c+64) += group gq's sums in isum[r][c, c+64), scaled (xs * ws), for
+ * R rows; nc columns left from c. */
+static ALWAYS_INLINE void rows_flush(int R, float *out, int ldo, const group_q *gq, int c, int nc) {
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        __m512 xs = _mm512_set1_ps(gq->xs[r]);
+        __m512i corr = _mm512_set1_epi32(gq->corr[r]), v[4];
+        columns((const __m512i *)(isum[r] + c), v);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            __mmask16 m = lanes16(nc - 16 * i);
+            if (!m) break;
+            __m512 s = _mm512_mul_ps(xs, _mm512_maskz_loadu_ps(m, gq->ws + c + 16 * i));
+            __m512 prod = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(v[i], corr)), s);
+            float *o = out + (size_t)r * ldo + c + 16 * i;
+            _mm512_mask_storeu_ps(o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, o), prod));
+        }
+    }
+}
+
+/* isum[r][c, c+64) (+)= rows k..k+4S-1 (at q, N apart) times the int8 inputs of
+ * R rows at k, for the nc <= 64 columns left (the rest are neither read nor
+ * used).  first: the group's first rows, so the sums start from 0, after the
+ * previous group's sums here (prev, if any) are flushed to out: that work
+ * overlaps the loads of this step instead of stalling between groups. */
+static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, size_t N, size_t ahead, int k, int c,
+                                    int nc, int first, const group_q *prev, float *out, int ldo) {
+    __mmask64 lm = lanes64(nc);
+    __m512i off = _mm512_set1_epi8((char)0x80), e[2][4];
+#pragma GCC unroll 2
+    for (int h = 0; h < S; h++) {
+        __m512i w[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            const int8_t *p = q + (size_t)(4 * h + i) * N;
+            _mm_prefetch((const char *)(p + ahead), _MM_HINT_T0);
+            __m512i v = nc >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(lm, p);
+            w[i] = _mm512_xor_si512(v, off);
+        }
+        interleave4(w[0], w[1], w[2], w[3], e[h]);
+    }
+    if (first && prev) rows_flush(R, out, ldo, prev, c, nc);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        __m512i *acc = (__m512i *)(isum[r] + c), a[4];
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) a[m] = first ? _mm512_setzero_si512() : acc[m];
+#pragma GCC unroll 2
+        for (int h = 0; h < S; h++) {
+            int32_t x4;
+            memcpy(&x4, xq[r] + k + 4 * h, 4);
+            __m512i b = _mm512_set1_epi32(x4);
+#pragma GCC unroll 4
+            for (int m = 0; m < 4; m++) a[m] = dp4(vnni, a[m], e[h][m], b);
+        }
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) acc[m] = a[m];
+    }
+}
+
+/* R input rows from in (row stride K), every group, columns [n0, n0 + nc), nc <= CHUNK. */
+static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, const float *in, const g2r_matrix *w,
+                                     int n0, int nc) {
+    int K = w->rows, N = w->cols, g = w->group;
+    /* Rows are read in short runs (nc bytes): software prefetch, PF_BYTES of
+     * this block's weights ahead (measured best at 8-16 KB, for runs of 192 B to 2 KB). */
+    int pf = (PF_BYTES / nc + 7) & ~7;
+    size_t ahead = (size_t)(pf < 8 ? 8 : pf > 64 ? 64 : pf) * (size_t)N;
+    out += n0;
+    for (int r = 0; r < R; r++)
+        for (int n = 0; n < nc; n += 16)
+            _mm512_mask_storeu_ps(out + (size_t)r * ldo + n, lanes16(nc - n), _mm512_setzero_ps());
+    group_q gq[2];
+    for (int k0 = 0, j = 0; k0 < K; k0 += g, j ^= 1) {
+        group_q *cur = &gq[j], *prev = k0 ? &gq[j ^ 1] : NULL;
+        for (int r = 0; r < R; r++) {
+            int32_t sum;
+            cur->xs[r] = quantise(xq[r], in + (size_t)r * K + k0, g, &sum);
+            cur->corr[r] = 128 * sum;
+        }
+        cur->ws = w->scale + (size_t)(k0 / g) * N + n0;
+        for (int c = 0; c < nc; c += 16) _mm_prefetch((const char *)(cur->ws + c), _MM_HINT_T0);
+        const int8_t *q = (const int8_t *)w->data + (size_t)k0 * N + n0;
+        int k = 0;
+        for (; k + 8 <= g; k += 8)
+            for (int c = 0; c < nc; c += 64)
+                rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, ahead, k, c, nc - c, k == 0, prev, out, ldo);
+        for (; k < g; k += 4)
+            for (int c = 0; c < nc; c += 64)
+                rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, ahead, k, c, nc - c, k == 0, prev, out, ldo);
+    }
+    const group_q *last = &gq[((K / g) - 1) & 1];
+    for (int c = 0; c < nc; c += 64) rows_flush(R, out, ldo, last, c, nc - c);
+}
+
+static ALWAYS_INLINE void rows_all(int vnni, float *out, int ldo, const float *in, const g2r_matrix *w, int T, int n0,
+                                   int n1) {
+    int K = w->rows;
+    int pieces = (n1 - n0 + CHUNK - 1) / CHUNK, width = ((n1 - n0 + pieces - 1) / pieces + 63) & ~63;
+    for (int n = n0; n < n1; n += width) {
+        int nc = n1 - n < width ? n1 - n : width, t = 0;
+        for (; t + 4 <= T; t += 4) rows_block(vnni, 4, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc);
+        switch (T - t) {
+        case 3: rows_block(vnni, 3, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
+        case 2: rows_block(vnni, 2, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
+        case 1: rows_block(vnni, 1, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
+        }
+    }
+}
+
+static void rows_vnni(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int n0, int n1) {
+    rows_all(1, out, ldo, in, w, T, n0, n1);
+}
+static void rows_madd(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int n0, int n1) {
+    rows_all(0, out, ldo, in, w, T, n0, n1);
+}
+
+int g2r_q8_matmul_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
+                         int n1, int gelu) {
+    (void)bias, (void)gelu; /* the caller's epilogue */
+    if (w->q8_layout != G2R_Q8_GROUP_ROWS || w->group % 4 || w->group > Q8_MAX_K) return 0;
+    if (have_vnni()) rows_vnni(out, ldo, in, w, T, n0, n1);
+    else rows_madd(out, ldo, in, w, T, n0, n1);
+    return 1;
+}
+
+/* ------------------------------------------------------- cols layout: W[V][K]
+ *
+ * Rows of W run along k, so 64 bytes of a row are 16 quads as they lie.
+ * COLS_ROWS rows at a time (8 interleaved runs stream better than 16), the
+ * next block prefetched, each keep one vector of partial sums per group; one
+ * reduction turns them into one vector of sums (lane = row). */
+
+#define COLS_ROWS 8
+
+/* lane i = sum of the 16 lanes of a[i] (integer adds: exact in any order). */
+static ALWAYS_INLINE __m512i sum16(const __m512i a[16]) {
+    __m512i b[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        const __m512i *v = a + 4 * i;
+        __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
+        __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
+        /* per 128-bit block: the block's sum for rows 4i..4i+3 */
+        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+    }
+    __m512i c01 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_i32x4(b[0], b[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512i c23 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_i32x4(b[2], b[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(c01, c23, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(c01, c23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* out[v, v+nv) for one input row (quantised: xq[0], per-group xs and corr),
+ * COLS_ROWS weight rows from v (rows past nv repeat the last one, not stored;
+ * lanes past COLS_ROWS of the reduction are 0, not stored). */
+static ALWAYS_INLINE void cols_block(int vnni, float *out, const g2r_matrix *w, int v, int nv, const float *xs,
+                                     const int32_t *corr) {
+    int K = w->cols, g = w->group, G = K / g;
+    const int8_t *rows[16];
+    for (int i = 0; i < 16; i++) rows[i] = (const int8_t *)w->data + (size_t)(v + (i < nv ? i : nv - 1)) * K;
+    __m512i idx = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                                                        14, 15),
+                                                      _mm512_set1_epi32(nv - 1)),
+                                     _mm512_set1_epi32(G));
+    const float *scale = w->scale + (size_t)v * G;
+    __m512i off = _mm512_set1_epi8((char)0x80);
+    __m512 acc = _mm512_setzero_ps();
+    for (int j = 0; j < G; j++) {
+        __m512i a[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_si512();
+        for (int k = j * g; k < (j + 1) * g; k += 64) {
+            __m512i x = _mm512_load_si512(xq[0] + k);
+#pragma GCC unroll 16
+            for (int i = 0; i < COLS_ROWS; i++) {
+                _mm_prefetch((const char *)(rows[i] + k + COLS_ROWS * (size_t)K), _MM_HINT_T0); /* the next block */
+                a[i] = dp4(vnni, a[i], _mm512_xor_si512(_mm512_loadu_si512(rows[i] + k), off), x);
+            }
+        }
+        __m512i isum = _mm512_sub_epi32(sum16(a), _mm512_set1_epi32(corr[j]));
+        __m512 s = _mm512_mul_ps(_mm512_set1_ps(xs[j]), _mm512_i32gather_ps(_mm512_add_epi32(idx, _mm512_set1_epi32(j)), scale, 4));
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(isum), s));
+    }
+    _mm512_mask_storeu_ps(out + v, lanes16(nv), acc);
+}
+
+#define Q8_MAX_G (Q8_MAX_K / 64)
+
+static ALWAYS_INLINE void cols_all(int vnni, float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0,
+                                   int v1) {
+    int K = w->cols, g = w->group, G = K / g;
+    float xs[Q8_MAX_G];
+    int32_t corr[Q8_MAX_G];
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < G; j++) {
+            int32_t sum;
+            xs[j] = quantise(xq[0] + j * g, in + (size_t)t * K + j * g, g, &sum);
+            corr[j] = 128 * sum;
+        }
+        for (int v = v0; v < v1; v += COLS_ROWS)
+            cols_block(vnni, out + (size_t)t * ldo, w, v, v1 - v < COLS_ROWS ? v1 - v : COLS_ROWS, xs, corr);
+    }
+}
+
+static void cols_vnni(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    cols_all(1, out, ldo, in, w, T, v0, v1);
+}
+static void cols_madd(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    cols_all(0, out, ldo, in, w, T, v0, v1);
+}
+
+int g2r_q8_matmul_nt_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    if (w->q8_layout != G2R_Q8_GROUP_COLS || w->group % 64 || w->cols > Q8_MAX_K) return 0;
+    if (have_vnni()) cols_vnni(out, ldo, in, w, T, v0, v1);
+    else cols_madd(out, ldo, in, w, T, v0, v1);
+    return 1;
+}
+
+#else
+void g2r_q8_avx512_force_madd(int on) { (void)on; }
+int g2r_q8_matmul_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
+                         int n1, int gelu) {
+    (void)out, (void)ldo, (void)in, (void)w, (void)bias, (void)T, (void)n0, (void)n1, (void)gelu;
+    return 0;
+}
+int g2r_q8_matmul_nt_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
+    (void)out, (void)ldo, (void)in, (void)w, (void)T, (void)v0, (void)v1;
+    return 0;
+}
+#endif
