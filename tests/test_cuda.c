@@ -76,13 +76,8 @@ static void *dev_put(dev_list *l, const void *src, size_t bytes) {
     return d;
 }
 
-static float *dev_nan(dev_list *l, size_t n) {
-    float *h = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) h[i] = NAN;
-    float *d = dev_put(l, h, n * sizeof(float));
-    free(h);
-    return d;
-}
+static void *dev_nan_as(dev_list *l, size_t n, g2r_dtype dt);
+static float *dev_nan(dev_list *l, size_t n) { return dev_nan_as(l, n, G2R_DT_F32); }
 
 static void dev_free(dev_list *l) {
     for (int i = 0; i < l->n; i++) g2r_cuda_free(l->p[i]);

@@ -42,7 +42,7 @@ struct mm_args {
     int ldo, out16, accumulate, gelu;
     const float *bias;
     int T, K, N;
-    int vec_a, vec_b, vec_o; /* 16-byte copies of in / W rows (both: the VEC kernel); 4-wide output access */
+    int vec_o; /* 4-wide output access */
 };
 
 /* 8 elements of a row from column c on (row length len) into shared memory.
@@ -90,6 +90,12 @@ __device__ __forceinline__ void load_stage(H *As, H *Bs, const mm_args &a, const
     }
 }
 
+/* GPT-2's GELU with the one-instruction tanh: for outputs rounded to 16 bits anyway. */
+__device__ __forceinline__ float gelu_fast(float x) {
+    const float s = 0.7978845608028654f;
+    return 0.5f * x * (1.0f + g2r_tanh_fast(s * (x + 0.044715f * x * x * x)));
+}
+
 /* Outputs (t, n .. n+3) from four F32 sums v: + bias, GELU, then stored.
  * GELU into a 16-bit output uses the hardware tanh (relative error about
  * 2^-11, under the output's own rounding); F32 outputs keep tanhf. */
@@ -99,7 +105,7 @@ __device__ __forceinline__ void store4(const mm_args &a, int t, int n, const flo
 #pragma unroll
     for (int u = 0; u < 4; u++) {
         x[u] = v[u] + (a.bias && n + u < a.N ? a.bias[n + u] : 0.0f);
-        if (a.gelu) x[u] = a.out16 ? g2r_gelu_fast(x[u]) : g2r_gelu_dev(x[u]);
+        if (a.gelu) x[u] = a.out16 ? gelu_fast(x[u]) : g2r_gelu_dev(x[u]);
     }
     size_t at = (size_t)t * a.ldo + n;
     bool whole = a.vec_o && n + 3 < a.N;
@@ -237,9 +243,10 @@ static cudaError_t launch_one(mm_args a, const H *in, const H *w, cudaStream_t s
     return cudaSuccess;
 }
 
+/* vec: in and W rows allow 16-byte copies (the VEC kernel) */
 template <typename H, bool NT>
-static cudaError_t launch(mm_args a, const H *in, const H *w, cudaStream_t st) {
-    return a.vec_a && a.vec_b ? launch_one<H, NT, true>(a, in, w, st) : launch_one<H, NT, false>(a, in, w, st);
+static cudaError_t launch(mm_args a, const H *in, const H *w, bool vec, cudaStream_t st) {
+    return vec ? launch_one<H, NT, true>(a, in, w, st) : launch_one<H, NT, false>(a, in, w, st);
 }
 
 static g2r_status mma_any(void *d_out, g2r_dtype out_dtype, int ldo, const void *d_in, const g2r_cuda_matrix *w,
@@ -259,17 +266,16 @@ static g2r_status mma_any(void *d_out, g2r_dtype out_dtype, int ldo, const void 
     mm_args a;
     a.out = d_out, a.ldo = ldo, a.out16 = out_dtype != G2R_DT_F32, a.accumulate = accumulate, a.gelu = gelu;
     a.bias = d_bias, a.T = T, a.K = K, a.N = N;
-    a.vec_a = K % 8 == 0 && aligned(d_in, 16);
-    a.vec_b = aligned(w->data, 16) && (nt ? K % 8 == 0 : N % 8 == 0);
+    bool vec = K % 8 == 0 && aligned(d_in, 16) && aligned(w->data, 16) && (nt || N % 8 == 0);
     a.vec_o = ldo % 4 == 0 && aligned(d_out, a.out16 ? 8 : 16);
     cudaStream_t st = g2r_stream(s);
     cudaError_t e;
     if (w->dtype == G2R_DT_BF16) {
         const __nv_bfloat16 *x = (const __nv_bfloat16 *)d_in, *p = (const __nv_bfloat16 *)w->data;
-        e = nt ? launch<__nv_bfloat16, true>(a, x, p, st) : launch<__nv_bfloat16, false>(a, x, p, st);
+        e = nt ? launch<__nv_bfloat16, true>(a, x, p, vec, st) : launch<__nv_bfloat16, false>(a, x, p, vec, st);
     } else {
         const __half *x = (const __half *)d_in, *p = (const __half *)w->data;
-        e = nt ? launch<__half, true>(a, x, p, st) : launch<__half, false>(a, x, p, st);
+        e = nt ? launch<__half, true>(a, x, p, vec, st) : launch<__half, false>(a, x, p, vec, st);
     }
     if (e != cudaSuccess) return g2r_cuda_status(e, "cudaFuncSetAttribute(mma_kernel)", err);
     return g2r_cuda_launched("mma_kernel", err);

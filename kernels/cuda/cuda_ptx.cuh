@@ -70,10 +70,4 @@ __device__ __forceinline__ float g2r_tanh_fast(float x) {
     return y;
 }
 
-/* GPT-2's GELU with that tanh: for outputs rounded to 16 bits anyway. */
-__device__ __forceinline__ float g2r_gelu_fast(float x) {
-    const float s = 0.7978845608028654f;
-    return 0.5f * x * (1.0f + g2r_tanh_fast(s * (x + 0.044715f * x * x * x)));
-}
-
 #endif

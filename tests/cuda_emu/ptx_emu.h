@@ -90,9 +90,5 @@ template <typename H> static inline void g2r_mma16816(float c[4], const uint32_t
 }
 
 static inline float g2r_tanh_fast(float x) { return tanhf(x); }
-static inline float g2r_gelu_fast(float x) {
-    const float s = 0.7978845608028654f;
-    return 0.5f * x * (1.0f + tanhf(s * (x + 0.044715f * x * x * x)));
-}
 
 #endif
