@@ -41,6 +41,7 @@ struct g2r_session {
     float *fc;            /* [chunk][4C]  MLP hidden, after GELU */
     int *tok_id, *tok_seq, *tok_pos; /* [chunk] which token, sequence, position */
     float *scores;        /* [n_threads][n_ctx] attention scratch */
+    float *part;          /* [slices][3][N]  slice sums of a few-row matmul (gpt2.c: split_k) */
     struct g2r_cuda_session *cuda; /* on a CUDA model: activations and cache on the GPU, none of the above */
 };
 

@@ -134,9 +134,10 @@ static ALWAYS_INLINE __m256 finish(__m256 acc, const float *bias, int n, int cnt
 
 /* ------------------------------------------------------------------ matmul */
 
-/* Few rows (decode): stream the weights once, 4 rows at a time, accumulating in out. */
+/* Few rows (decode): stream the weights once, 4 rows at a time, accumulating
+ * in out (column n at out[n - n0]). */
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
-                                     const wrow *rows, int n, int cnt, const float x[3][4]) {
+                                     const wrow *rows, int n, int n0, int cnt, const float x[3][4]) {
     __m256 wv[4];
     size_t es = dt == G2R_DT_Q8 ? 1 : 2, ahead = 4 * (size_t)w->cols * es;
 #pragma GCC unroll 4
@@ -147,7 +148,7 @@ static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int
     }
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++) {
-        float *o = out + (size_t)t * ldo + n;
+        float *o = out + (size_t)t * ldo + (n - n0);
         __m256 acc = ld(o, cnt);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) acc = _mm256_fmadd_ps(_mm256_set1_ps(x[t][r]), wv[r], acc);
@@ -166,37 +167,71 @@ static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, in
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) x[t][r] = in[(size_t)t * K + k + r];
     }
-    for (int n = n0; n < nf; n += 8) stream_vec(dt, T, R, out, ldo, w, rows, n, 8, x);
-    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, n1 - nf, x);
+    for (int n = n0; n < nf; n += 8) stream_vec(dt, T, R, out, ldo, w, rows, n, n0, 8, x);
+    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, n0, n1 - nf, x);
 }
 
-static ALWAYS_INLINE void mm_stream_t(g2r_dtype dt, int T, float *out, int ldo, const float *in, const g2r_matrix *w,
-                                      const float *bias, int n0, int n1, int gelu) {
-    int K = w->rows, k = 0;
+/* out[t*ldo + n - n0] = the sum over rows [k0, k1), from zero in k order, for T <= 3 input rows. */
+static ALWAYS_INLINE void stream_slice_t(g2r_dtype dt, int T, float *out, int ldo, const float *in,
+                                         const g2r_matrix *w, int k0, int k1, int n0, int n1) {
     for (int t = 0; t < T; t++)
-        for (int n = n0; n < n1; n += 8) st(out + (size_t)t * ldo + n, clamp8(n1 - n), _mm256_setzero_ps());
-    for (; k + 4 <= K; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1);
-    for (; k < K; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1);
+        for (int n = 0; n < n1 - n0; n += 8) st(out + (size_t)t * ldo + n, clamp8(n1 - n0 - n), _mm256_setzero_ps());
+    int k = k0;
+    for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1);
+    for (; k < k1; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1);
+}
+
+static ALWAYS_INLINE void stream_slice(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,
+                                       int T, int k0, int k1, int n0, int n1) {
+    int K = w->rows;
+    for (; T >= 3; T -= 3, out += (size_t)3 * ldo, in += (size_t)3 * K)
+        stream_slice_t(dt, 3, out, ldo, in, w, k0, k1, n0, n1);
+    if (T == 2) stream_slice_t(dt, 2, out, ldo, in, w, k0, k1, n0, n1);
+    if (T == 1) stream_slice_t(dt, 1, out, ldo, in, w, k0, k1, n0, n1);
+}
+
+/* out = act(((S_0 + S_1) + ...) + bias) over n_part sums stride apart. */
+static ALWAYS_INLINE void sum_parts(float *out, int ldo, const float *part, size_t stride, int n_part,
+                                    const float *bias, int T, int n0, int n1, int gelu) {
     for (int t = 0; t < T; t++)
         for (int n = n0; n < n1; n += 8) {
             int cnt = clamp8(n1 - n);
-            float *o = out + (size_t)t * ldo + n;
-            st(o, cnt, finish(ld(o, cnt), bias, n, cnt, gelu));
+            const float *p = part + (size_t)t * ldo + n;
+            __m256 acc = ld(p, cnt);
+            for (int s = 1; s < n_part; s++) acc = _mm256_add_ps(acc, ld(p + (size_t)s * stride, cnt));
+            st(out + (size_t)t * ldo + n, cnt, finish(acc, bias, n, cnt, gelu));
         }
 }
 
+/* Few rows in one call: slice 0 into out, each later slice into tmp and
+ * added, CHUNK columns at a time so tmp stays small. */
+#define CHUNK 1024
+static _Thread_local float tmp[3 * CHUNK] __attribute__((aligned(32)));
+
 static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,
                                     const float *bias, int T, int n0, int n1, int gelu) {
-    if (T == 1) mm_stream_t(dt, 1, out, ldo, in, w, bias, n0, n1, gelu);
-    else if (T == 2) mm_stream_t(dt, 2, out, ldo, in, w, bias, n0, n1, gelu);
-    else mm_stream_t(dt, 3, out, ldo, in, w, bias, n0, n1, gelu);
+    int K = w->rows;
+    for (int c0 = n0; c0 < n1; c0 += CHUNK) {
+        int c1 = n1 - c0 < CHUNK ? n1 : c0 + CHUNK;
+        stream_slice(dt, out + c0, ldo, in, w, T, 0, K < G2R_KSLICE ? K : G2R_KSLICE, c0, c1);
+        for (int k0 = G2R_KSLICE; k0 < K; k0 += G2R_KSLICE) {
+            stream_slice(dt, tmp, CHUNK, in, w, T, k0, K - k0 < G2R_KSLICE ? K : k0 + G2R_KSLICE, c0, c1);
+            for (int t = 0; t < T; t++)
+                for (int n = c0; n < c1; n += 8) {
+                    int cnt = clamp8(c1 - n);
+                    float *o = out + (size_t)t * ldo + n;
+                    st(o, cnt, _mm256_add_ps(ld(o, cnt), ld(tmp + (size_t)t * CHUNK + (n - c0), cnt)));
+                }
+        }
+        sum_parts(out, ldo, out, 0, 1, bias, T, c0, c1, gelu); /* one part: bias and act */
+    }
 }
 
 /* Many rows (prefill): MR x NR = 6 x 16 accumulators (12 of the 16 registers)
  * over a KC x NR tile of widened weights kept in L1. */
 #define MR 6
 #define NR 16
-#define KC 256
+#define KC G2R_KSLICE /* one k block is one slice of the sum */
 
 static _Thread_local float tile[KC * NR] __attribute__((aligned(64)));
 
@@ -214,14 +249,15 @@ static ALWAYS_INLINE void pack_tile(g2r_dtype dt, const g2r_matrix *w, int k0, i
     }
 }
 
+/* One slice: out[m rows][NR] = (add ? out : 0) + in[m rows][kc] * tile, the
+ * slice's sum from zero in registers; last: then bias + GELU. */
 static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int lda, int kc, const int cnt[2],
-                                int first, int last, const float *bias, int n, int gelu) {
+                                int add, int last, const float *bias, int n, int gelu) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int i = 0; i < m; i++)
 #pragma GCC unroll 2
-        for (int j = 0; j < 2; j++)
-            acc[i][j] = first || !cnt[j] ? _mm256_setzero_ps() : ld(out + (size_t)i * ldo + 8 * j, cnt[j]);
+        for (int j = 0; j < 2; j++) acc[i][j] = _mm256_setzero_ps();
     for (int k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(tile + k * NR), b1 = _mm256_load_ps(tile + k * NR + 8);
 #pragma GCC unroll 6
@@ -236,20 +272,21 @@ static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int 
 #pragma GCC unroll 2
         for (int j = 0; j < 2; j++) {
             if (!cnt[j]) continue;
-            __m256 v = last ? finish(acc[i][j], bias, n + 8 * j, cnt[j], gelu) : acc[i][j];
-            st(out + (size_t)i * ldo + 8 * j, cnt[j], v);
+            float *o = out + (size_t)i * ldo + 8 * j;
+            __m256 v = add ? _mm256_add_ps(ld(o, cnt[j]), acc[i][j]) : acc[i][j];
+            st(o, cnt[j], last ? finish(v, bias, n + 8 * j, cnt[j], gelu) : v);
         }
 }
 
-static void micro_m(int m, float *out, int ldo, const float *a, int lda, int kc, const int cnt[2], int first, int last,
+static void micro_m(int m, float *out, int ldo, const float *a, int lda, int kc, const int cnt[2], int add, int last,
                     const float *bias, int n, int gelu) {
     switch (m) {
-    case 6: micro(6, out, ldo, a, lda, kc, cnt, first, last, bias, n, gelu); break;
-    case 5: micro(5, out, ldo, a, lda, kc, cnt, first, last, bias, n, gelu); break;
-    case 4: micro(4, out, ldo, a, lda, kc, cnt, first, last, bias, n, gelu); break;
-    case 3: micro(3, out, ldo, a, lda, kc, cnt, first, last, bias, n, gelu); break;
-    case 2: micro(2, out, ldo, a, lda, kc, cnt, first, last, bias, n, gelu); break;
-    default: micro(1, out, ldo, a, lda, kc, cnt, first, last, bias, n, gelu); break;
+    case 6: micro(6, out, ldo, a, lda, kc, cnt, add, last, bias, n, gelu); break;
+    case 5: micro(5, out, ldo, a, lda, kc, cnt, add, last, bias, n, gelu); break;
+    case 4: micro(4, out, ldo, a, lda, kc, cnt, add, last, bias, n, gelu); break;
+    case 3: micro(3, out, ldo, a, lda, kc, cnt, add, last, bias, n, gelu); break;
+    case 2: micro(2, out, ldo, a, lda, kc, cnt, add, last, bias, n, gelu); break;
+    default: micro(1, out, ldo, a, lda, kc, cnt, add, last, bias, n, gelu); break;
     }
 }
 
@@ -263,7 +300,7 @@ static ALWAYS_INLINE void mm_tiled(g2r_dtype dt, float *out, int ldo, const floa
             pack_tile(dt, w, k0, kc, n, cnt);
             for (int t = 0; t < T; t += MR)
                 micro_m(T - t < MR ? T - t : MR, out + (size_t)t * ldo + n, ldo, in + (size_t)t * K + k0, K, kc, cnt,
-                        k0 == 0, k0 + kc == K, bias, n, gelu);
+                        k0 > 0, k0 + kc == K, bias, n, gelu);
         }
     }
 }
@@ -289,13 +326,12 @@ static void mm_q8(float *o, int ldo, const float *in, const g2r_matrix *w, const
 }
 
 /* Q8 in the rows layout: int8 products (q8_avx2.c), then the shared epilogue;
- * shapes q8_avx2.c does not cover go to the scalar reference (same bits). */
+ * shapes q8_avx2.c does not cover take their sums from the scalar reference
+ * (same bits), and this table's epilogue, as matmul_sum does. */
 static void mm_q8_int(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
                       int n1, int gelu) {
-    if (!g2r_q8_matmul_avx2(out, ldo, in, w, bias, T, n0, n1, gelu)) {
-        g2r_kernels_scalar()->matmul(out, ldo, in, w, bias, T, n0, n1, gelu);
-        return;
-    }
+    if (!g2r_q8_matmul_avx2(out, ldo, in, w, bias, T, n0, n1, gelu))
+        g2r_kernels_scalar()->matmul(out, ldo, in, w, NULL, T, n0, n1, 0); /* the sums; the epilogue is ours */
     for (int t = 0; t < T; t++)
         for (int n = n0; n < n1; n += 8) {
             int c = clamp8(n1 - n);
@@ -317,6 +353,35 @@ static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, co
     case G2R_DT_BF16: mm_bf16(out, ldo, in, w, bias, T, n0, n1, gelu); break;
     case G2R_DT_Q8: mm_q8(out, ldo, in, w, bias, T, n0, n1, gelu); break;
     }
+}
+
+/* Slice s of a float-widened matrix: rows [s*KSLICE, ...) streamed once. */
+static void slice_dt(g2r_dtype dt, float *part, int ldo, const float *in, const g2r_matrix *w, int T, int n0, int n1,
+                     int s) {
+    int k0 = s * G2R_KSLICE, k1 = w->rows - k0 < G2R_KSLICE ? w->rows : k0 + G2R_KSLICE;
+    switch (dt) { /* one inlined copy per dtype */
+    case G2R_DT_F32: stream_slice(G2R_DT_F32, part, ldo, in, w, T, k0, k1, n0, n1); break;
+    case G2R_DT_F16: stream_slice(G2R_DT_F16, part, ldo, in, w, T, k0, k1, n0, n1); break;
+    case G2R_DT_BF16: stream_slice(G2R_DT_BF16, part, ldo, in, w, T, k0, k1, n0, n1); break;
+    case G2R_DT_Q8: stream_slice(G2R_DT_Q8, part, ldo, in, w, T, k0, k1, n0, n1); break;
+    }
+}
+
+static void matmul_slices(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T, int n0,
+                          int n1, int s0, int s1) {
+    if (T <= 0 || n1 <= n0 || s1 <= s0) return;
+    if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_ROWS) {
+        if (!g2r_q8_slices_avx2(part, ldo, stride, in, w, T, n0, n1, s0, s1))
+            g2r_kernels_scalar()->matmul_slices(part, ldo, stride, in, w, T, n0, n1, s0, s1);
+        return;
+    }
+    for (int s = s0; s < s1; s++) slice_dt(w->dtype, part + (size_t)(s - s0) * stride + n0, ldo, in, w, T, n0, n1, s);
+}
+
+static void matmul_sum(float *out, int ldo, const float *part, size_t stride, int n_part, const float *bias, int T,
+                       int n0, int n1, int gelu) {
+    if (T <= 0 || n1 <= n0 || n_part <= 0) return;
+    sum_parts(out, ldo, part, stride, n_part, bias, T, n0, n1, gelu);
 }
 
 /* --------------------------------------------------------------- matmul_nt */
@@ -551,6 +616,8 @@ static const g2r_kernels table = {
     .name = "avx2",
     .kind = G2R_KERNELS_AVX2,
     .matmul = matmul,
+    .matmul_slices = matmul_slices,
+    .matmul_sum = matmul_sum,
     .matmul_nt = matmul_nt,
     .layernorm = layernorm,
     .attend = attend,

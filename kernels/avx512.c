@@ -149,7 +149,7 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 #define PF_BYTES 9216 /* software prefetch distance for rows read in short runs */
 
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
-                                     const wrow *rows, int n, __mmask16 m, __m512 x[3][4], size_t ahead) {
+                                     const wrow *rows, int n, int n0, __mmask16 m, __m512 x[3][4], size_t ahead) {
     __m512 wv[4];
     size_t es = esize(dt);
 #pragma GCC unroll 4
@@ -160,7 +160,7 @@ static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int
     }
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++) {
-        float *o = out + (size_t)t * ldo + n;
+        float *o = out + (size_t)t * ldo + (n - n0);
         __m512 acc = ld(o, m);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) acc = _mm512_fmadd_ps(x[t][r], wv[r], acc);
@@ -179,37 +179,71 @@ static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, in
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) x[t][r] = _mm512_set1_ps(in[(size_t)t * K + k + r]);
     }
-    for (int n = n0; n < nf; n += 16) stream_vec(dt, T, R, out, ldo, w, rows, n, 0xffff, x, ahead);
-    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, lanes(n1 - nf), x, ahead);
+    for (int n = n0; n < nf; n += 16) stream_vec(dt, T, R, out, ldo, w, rows, n, n0, 0xffff, x, ahead);
+    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, n0, lanes(n1 - nf), x, ahead);
 }
 
-static ALWAYS_INLINE void mm_stream_t(g2r_dtype dt, int T, float *out, int ldo, const float *in, const g2r_matrix *w,
-                                      const float *bias, int n0, int n1, int gelu) {
-    int K = w->rows, k = 0;
+/* out[t*ldo + n - n0] = the sum over rows [k0, k1), from zero in k order, for T <= 3 input rows. */
+static ALWAYS_INLINE void stream_slice_t(g2r_dtype dt, int T, float *out, int ldo, const float *in,
+                                         const g2r_matrix *w, int k0, int k1, int n0, int n1) {
     for (int t = 0; t < T; t++)
-        for (int n = n0; n < n1; n += 16) st(out + (size_t)t * ldo + n, lanes(n1 - n), _mm512_setzero_ps());
-    /* Each row is read in a run of (n1 - n0) columns, too short for the
-     * hardware prefetcher in the narrow dtypes: software prefetch, PF_BYTES
-     * of this block's weights ahead (measured best at 8-16 KB).  (F32 runs are
-     * long enough; prefetching them measured slower.) */
+        for (int n = 0; n < n1 - n0; n += 16) st(out + (size_t)t * ldo + n, lanes(n1 - n0 - n), _mm512_setzero_ps());
+    /* Rows are read in runs of (n1 - n0) columns, which may be too short for
+     * the hardware prefetcher in the narrow dtypes: software prefetch, PF_BYTES
+     * of weights ahead (measured best at 8-16 KB).  (F32 runs are long
+     * enough; prefetching them measured slower.) */
     size_t es = esize(dt), run = (size_t)(n1 - n0) * es;
     size_t pr = ((PF_BYTES / run) + 3) & ~(size_t)3;
     size_t ahead = (pr < 4 ? 4 : pr > 64 ? 64 : pr) * (size_t)w->cols * es;
-    for (; k + 4 <= K; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);
-    for (; k < K; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1, ahead);
+    int k = k0;
+    for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);
+    for (; k < k1; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1, ahead);
+}
+
+static ALWAYS_INLINE void stream_slice(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,
+                                       int T, int k0, int k1, int n0, int n1) {
+    int K = w->rows;
+    for (; T >= 3; T -= 3, out += (size_t)3 * ldo, in += (size_t)3 * K)
+        stream_slice_t(dt, 3, out, ldo, in, w, k0, k1, n0, n1);
+    if (T == 2) stream_slice_t(dt, 2, out, ldo, in, w, k0, k1, n0, n1);
+    if (T == 1) stream_slice_t(dt, 1, out, ldo, in, w, k0, k1, n0, n1);
+}
+
+/* out = act(((S_0 + S_1) + ...) + bias) over n_part sums stride apart. */
+static ALWAYS_INLINE void sum_parts(float *out, int ldo, const float *part, size_t stride, int n_part,
+                                    const float *bias, int T, int n0, int n1, int gelu) {
     for (int t = 0; t < T; t++)
         for (int n = n0; n < n1; n += 16) {
             __mmask16 m = lanes(n1 - n);
-            float *o = out + (size_t)t * ldo + n;
-            st(o, m, finish(ld(o, m), bias, n, m, gelu));
+            const float *p = part + (size_t)t * ldo + n;
+            __m512 acc = ld(p, m);
+            for (int s = 1; s < n_part; s++) acc = _mm512_add_ps(acc, ld(p + (size_t)s * stride, m));
+            st(out + (size_t)t * ldo + n, m, finish(acc, bias, n, m, gelu));
         }
 }
 
+/* Few rows (decode) in one call: slice 0 into out, each later slice into
+ * tmp and added, CHUNK columns at a time so tmp stays small. */
+#define CHUNK 1024
+static _Thread_local float tmp[3 * CHUNK] __attribute__((aligned(64)));
+
 static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,
                                     const float *bias, int T, int n0, int n1, int gelu) {
-    if (T == 1) mm_stream_t(dt, 1, out, ldo, in, w, bias, n0, n1, gelu);
-    else if (T == 2) mm_stream_t(dt, 2, out, ldo, in, w, bias, n0, n1, gelu);
-    else mm_stream_t(dt, 3, out, ldo, in, w, bias, n0, n1, gelu);
+    int K = w->rows;
+    for (int c0 = n0; c0 < n1; c0 += CHUNK) {
+        int c1 = n1 - c0 < CHUNK ? n1 : c0 + CHUNK;
+        stream_slice(dt, out + c0, ldo, in, w, T, 0, K < G2R_KSLICE ? K : G2R_KSLICE, c0, c1);
+        for (int k0 = G2R_KSLICE; k0 < K; k0 += G2R_KSLICE) {
+            stream_slice(dt, tmp, CHUNK, in, w, T, k0, K - k0 < G2R_KSLICE ? K : k0 + G2R_KSLICE, c0, c1);
+            for (int t = 0; t < T; t++)
+                for (int n = c0; n < c1; n += 16) {
+                    __mmask16 m = lanes(c1 - n);
+                    float *o = out + (size_t)t * ldo + n;
+                    st(o, m, _mm512_add_ps(ld(o, m), ld(tmp + (size_t)t * CHUNK + (n - c0), m)));
+                }
+        }
+        sum_parts(out, ldo, out, 0, 1, bias, T, c0, c1, gelu); /* one part: bias and act */
+    }
 }
 
 /* Many rows (prefill): a register-tiled micro-kernel.  A tile of KC x NR weights
@@ -220,7 +254,7 @@ static ALWAYS_INLINE void mm_stream(g2r_dtype dt, float *out, int ldo, const flo
 #define MR 6
 #define NR 64
 #define TV (NR / 16) /* vectors per tile row */
-#define KC 128
+#define KC G2R_KSLICE /* one k block is one slice of the sum */
 
 static _Thread_local float tile[KC * NR] __attribute__((aligned(64)));
 
@@ -238,15 +272,15 @@ static ALWAYS_INLINE void pack_tile(g2r_dtype dt, const g2r_matrix *w, int k0, i
     }
 }
 
-/* out[m rows][NR] (+)= in[m rows][kc] * tile; first: start from 0; last: bias + GELU. */
+/* One slice: out[m rows][NR] = (add ? out : 0) + in[m rows][kc] * tile, the
+ * slice's sum from zero in registers; last: then bias + GELU. */
 static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[TV],
-                                int first, int last, const float *bias, int n, int gelu) {
+                                int add, int last, const float *bias, int n, int gelu) {
     __m512 acc[MR][TV];
 #pragma GCC unroll 6
     for (int i = 0; i < m; i++)
 #pragma GCC unroll 4
-        for (int j = 0; j < TV; j++)
-            acc[i][j] = first ? _mm512_setzero_ps() : ld(out + (size_t)i * ldo + 16 * j, mk[j]);
+        for (int j = 0; j < TV; j++) acc[i][j] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
         __m512 b[TV];
 #pragma GCC unroll 4
@@ -263,21 +297,22 @@ static ALWAYS_INLINE void micro(int m, float *out, int ldo, const float *a, int 
 #pragma GCC unroll 4
         for (int j = 0; j < TV; j++) {
             if (!mk[j]) continue;
-            __m512 v = last ? finish(acc[i][j], bias, n + 16 * j, mk[j], gelu) : acc[i][j];
-            st(out + (size_t)i * ldo + 16 * j, mk[j], v);
+            float *o = out + (size_t)i * ldo + 16 * j;
+            __m512 v = add ? _mm512_add_ps(ld(o, mk[j]), acc[i][j]) : acc[i][j];
+            st(o, mk[j], last ? finish(v, bias, n + 16 * j, mk[j], gelu) : v);
         }
 }
 
 /* One micro() per row count, so each has its accumulators in registers. */
-static void micro_m(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[TV], int first,
+static void micro_m(int m, float *out, int ldo, const float *a, int lda, int kc, const __mmask16 mk[TV], int add,
                     int last, const float *bias, int n, int gelu) {
     switch (m) {
-    case 6: micro(6, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
-    case 5: micro(5, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
-    case 4: micro(4, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
-    case 3: micro(3, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
-    case 2: micro(2, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
-    default: micro(1, out, ldo, a, lda, kc, mk, first, last, bias, n, gelu); break;
+    case 6: micro(6, out, ldo, a, lda, kc, mk, add, last, bias, n, gelu); break;
+    case 5: micro(5, out, ldo, a, lda, kc, mk, add, last, bias, n, gelu); break;
+    case 4: micro(4, out, ldo, a, lda, kc, mk, add, last, bias, n, gelu); break;
+    case 3: micro(3, out, ldo, a, lda, kc, mk, add, last, bias, n, gelu); break;
+    case 2: micro(2, out, ldo, a, lda, kc, mk, add, last, bias, n, gelu); break;
+    default: micro(1, out, ldo, a, lda, kc, mk, add, last, bias, n, gelu); break;
     }
 }
 
@@ -292,7 +327,7 @@ static ALWAYS_INLINE void mm_tiled(g2r_dtype dt, float *out, int ldo, const floa
             pack_tile(dt, w, k0, kc, n, mk);
             for (int t = 0; t < T; t += MR)
                 micro_m(T - t < MR ? T - t : MR, out + (size_t)t * ldo + n, ldo, in + (size_t)t * K + k0, K, kc, mk,
-                        k0 == 0, k0 + kc == K, bias, n, gelu);
+                        k0 > 0, k0 + kc == K, bias, n, gelu);
         }
     }
 }
@@ -318,13 +353,12 @@ static void mm_q8(float *o, int ldo, const float *in, const g2r_matrix *w, const
 }
 
 /* Q8 in the rows layout: int8 products (q8_avx512.c), then the shared epilogue;
- * shapes q8_avx512.c does not cover go to the scalar reference (same bits). */
+ * shapes q8_avx512.c does not cover take their sums from the scalar reference
+ * (same bits), and this table's epilogue, as matmul_sum does. */
 static void mm_q8_int(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
                       int n1, int gelu) {
-    if (!g2r_q8_matmul_avx512(out, ldo, in, w, bias, T, n0, n1, gelu)) {
-        g2r_kernels_scalar()->matmul(out, ldo, in, w, bias, T, n0, n1, gelu);
-        return;
-    }
+    if (!g2r_q8_matmul_avx512(out, ldo, in, w, bias, T, n0, n1, gelu))
+        g2r_kernels_scalar()->matmul(out, ldo, in, w, NULL, T, n0, n1, 0); /* the sums; the epilogue is ours */
     for (int t = 0; t < T; t++)
         for (int n = n0; n < n1; n += 16) {
             __mmask16 m = lanes(n1 - n);
@@ -346,6 +380,35 @@ static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, co
     case G2R_DT_BF16: mm_bf16(out, ldo, in, w, bias, T, n0, n1, gelu); break;
     case G2R_DT_Q8: mm_q8(out, ldo, in, w, bias, T, n0, n1, gelu); break;
     }
+}
+
+/* Slice s of a float-widened matrix: rows [s*KSLICE, ...) streamed once. */
+static void slice_dt(g2r_dtype dt, float *part, int ldo, const float *in, const g2r_matrix *w, int T, int n0, int n1,
+                     int s) {
+    int k0 = s * G2R_KSLICE, k1 = w->rows - k0 < G2R_KSLICE ? w->rows : k0 + G2R_KSLICE;
+    switch (dt) { /* one inlined copy per dtype */
+    case G2R_DT_F32: stream_slice(G2R_DT_F32, part, ldo, in, w, T, k0, k1, n0, n1); break;
+    case G2R_DT_F16: stream_slice(G2R_DT_F16, part, ldo, in, w, T, k0, k1, n0, n1); break;
+    case G2R_DT_BF16: stream_slice(G2R_DT_BF16, part, ldo, in, w, T, k0, k1, n0, n1); break;
+    case G2R_DT_Q8: stream_slice(G2R_DT_Q8, part, ldo, in, w, T, k0, k1, n0, n1); break;
+    }
+}
+
+static void matmul_slices(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T, int n0,
+                          int n1, int s0, int s1) {
+    if (T <= 0 || n1 <= n0 || s1 <= s0) return;
+    if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_ROWS) {
+        if (!g2r_q8_slices_avx512(part, ldo, stride, in, w, T, n0, n1, s0, s1))
+            g2r_kernels_scalar()->matmul_slices(part, ldo, stride, in, w, T, n0, n1, s0, s1);
+        return;
+    }
+    for (int s = s0; s < s1; s++) slice_dt(w->dtype, part + (size_t)(s - s0) * stride + n0, ldo, in, w, T, n0, n1, s);
+}
+
+static void matmul_sum(float *out, int ldo, const float *part, size_t stride, int n_part, const float *bias, int T,
+                       int n0, int n1, int gelu) {
+    if (T <= 0 || n1 <= n0 || n_part <= 0) return;
+    sum_parts(out, ldo, part, stride, n_part, bias, T, n0, n1, gelu);
 }
 
 /* --------------------------------------------------------------- matmul_nt */
@@ -603,6 +666,8 @@ static const g2r_kernels table = {
     .name = "avx512",
     .kind = G2R_KERNELS_AVX512,
     .matmul = matmul,
+    .matmul_slices = matmul_slices,
+    .matmul_sum = matmul_sum,
     .matmul_nt = matmul_nt,
     .layernorm = layernorm,
     .attend = attend,

@@ -55,15 +55,38 @@ typedef struct {
     const void *packed;       /* optional kernel-specific copy made by pack(); NULL if none */
 } g2r_matrix;
 
+/* Rows of W per slice of matmul's sum over k: a Q8 matrix in the rows layout
+ * sums each group exactly in integers, so its slice is one group; the others
+ * take G2R_KSLICE rows (the prefill micro-kernels' k block).  The last slice
+ * may be shorter. */
+#define G2R_KSLICE 128
+static inline int g2r_kslice(const g2r_matrix *w) {
+    return w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_ROWS ? w->group : G2R_KSLICE;
+}
+static inline int g2r_kslices(const g2r_matrix *w) { return (w->rows + g2r_kslice(w) - 1) / g2r_kslice(w); }
+
 typedef struct {
     const char *name;
     g2r_kernels_kind kind;
 
     /* out[t*ldo + n] = act(bias[n] + sum_k in[t*K + k] * W[k][n]) for t < T,
      * n in [n0, n1), K = W->rows; act is GELU (tanh form) when gelu, else identity.
-     * bias may be NULL. */
+     * bias may be NULL.  The sum over k is taken in slices (g2r_kslice()):
+     *   out = act((((S_0 + S_1) + S_2) + ...) + bias)
+     * where S_s sums its slice's rows from zero in k order. */
     void (*matmul)(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias,
                    int T, int n0, int n1, int gelu);
+
+    /* S_s alone, for each slice s in [s0, s1), into part + (s - s0) * stride
+     * (row t at t*ldo, column n at n).  Batch-1 decode reads W in K slices,
+     * one contiguous run of rows per thread, then matmul_sum() finishes. */
+    void (*matmul_slices)(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T,
+                          int n0, int n1, int s0, int s1);
+
+    /* out = act((((part_0 + part_1) + ...) + bias): n_part slices' sums,
+     * stride apart, into what matmul() gives, bit for bit. */
+    void (*matmul_sum)(float *out, int ldo, const float *part, size_t stride, int n_part, const float *bias,
+                       int T, int n0, int n1, int gelu);
 
     /* out[t*ldo + v] = sum_k in[t*K + k] * W[v][k] for t < T, v in [v0, v1), K = W->cols.
      * (the logits projection against the tied token embedding) */

@@ -11,6 +11,9 @@
 /* matmul() for a Q8 matrix in the G2R_Q8_GROUP_ROWS layout. */
 int g2r_q8_matmul_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T,
                          int n0, int n1, int gelu);
+/* matmul_slices() for the same (a slice is a group). */
+int g2r_q8_slices_avx512(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T, int n0,
+                         int n1, int s0, int s1);
 /* matmul_nt() for a Q8 matrix in the G2R_Q8_GROUP_COLS layout. */
 int g2r_q8_matmul_nt_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1);
 
@@ -20,6 +23,8 @@ void g2r_q8_avx512_force_madd(int on);
 
 int g2r_q8_matmul_avx2(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
                        int n1, int gelu);
+int g2r_q8_slices_avx2(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T, int n0,
+                       int n1, int s0, int s1);
 int g2r_q8_matmul_nt_avx2(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1);
 
 #endif

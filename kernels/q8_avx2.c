@@ -146,11 +146,15 @@ static ALWAYS_INLINE void rows_flush(int R, float *out, int ldo, const float *ws
     }
 }
 
-static ALWAYS_INLINE void rows_block(int R, float *out, int ldo, const float *in, const g2r_matrix *w, int n0, int nc) {
+/* R input rows, groups [g0, g1), columns [n0, n0 + nc): all added into out
+ * (gstride 0), or group g0 + j alone into out + j * gstride (its slice's sums). */
+static ALWAYS_INLINE void rows_block(int R, float *out, int ldo, size_t gstride, const float *in, const g2r_matrix *w,
+                                     int n0, int nc, int g0, int g1) {
     int K = w->rows, N = w->cols, g = w->group;
-    for (int r = 0; r < R; r++)
-        for (int n = 0; n < nc; n += 8) st(out + (size_t)r * ldo + n0 + n, nc - n, _mm256_setzero_ps());
-    for (int k0 = 0; k0 < K; k0 += g) {
+    for (int j = 0; j < (gstride ? g1 - g0 : 1); j++)
+        for (int r = 0; r < R; r++)
+            for (int n = 0; n < nc; n += 8) st(out + j * gstride + (size_t)r * ldo + n0 + n, nc - n, _mm256_setzero_ps());
+    for (int k0 = g0 * g; k0 < g1 * g; k0 += g) {
         float xs[MR];
         int32_t corr[MR];
         for (int r = 0; r < R; r++) {
@@ -162,25 +166,44 @@ static ALWAYS_INLINE void rows_block(int R, float *out, int ldo, const float *in
         const int8_t *q = (const int8_t *)w->data + (size_t)k0 * N + n0;
         for (int k = 0; k < g; k += 4)
             for (int c = 0; c < nc; c += 32) rows_step(R, q + (size_t)k * N + c, (size_t)N, k, c, nc - c);
-        rows_flush(R, out + n0, ldo, w->scale + (size_t)(k0 / g) * N + n0, xs, corr, nc);
+        float *dst = out + (size_t)(k0 / g - g0) * gstride + n0;
+        rows_flush(R, dst, ldo, w->scale + (size_t)(k0 / g) * N + n0, xs, corr, nc);
     }
+}
+
+static void rows_all(float *out, int ldo, size_t gstride, const float *in, const g2r_matrix *w, int T, int n0, int n1,
+                     int g0, int g1) {
+    int K = w->rows;
+    int pieces = (n1 - n0 + CHUNK - 1) / CHUNK, width = ((n1 - n0 + pieces - 1) / pieces + 31) & ~31;
+    for (int n = n0; n < n1; n += width) {
+        int nc = n1 - n < width ? n1 - n : width, t = 0;
+        for (; t + 4 <= T; t += 4) rows_block(4, out + (size_t)t * ldo, ldo, gstride, in + (size_t)t * K, w, n, nc, g0, g1);
+        float *o = out + (size_t)t * ldo;
+        const float *x = in + (size_t)t * K;
+        switch (T - t) {
+        case 3: rows_block(3, o, ldo, gstride, x, w, n, nc, g0, g1); break;
+        case 2: rows_block(2, o, ldo, gstride, x, w, n, nc, g0, g1); break;
+        case 1: rows_block(1, o, ldo, gstride, x, w, n, nc, g0, g1); break;
+        }
+    }
+}
+
+static int rows_ok(const g2r_matrix *w) {
+    return w->q8_layout == G2R_Q8_GROUP_ROWS && w->group % 4 == 0 && w->group <= Q8_MAX_K;
 }
 
 int g2r_q8_matmul_avx2(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
                        int n1, int gelu) {
     (void)bias, (void)gelu; /* the caller's epilogue */
-    if (w->q8_layout != G2R_Q8_GROUP_ROWS || w->group % 4 || w->group > Q8_MAX_K) return 0;
-    int K = w->rows;
-    int pieces = (n1 - n0 + CHUNK - 1) / CHUNK, width = ((n1 - n0 + pieces - 1) / pieces + 31) & ~31;
-    for (int n = n0; n < n1; n += width) {
-        int nc = n1 - n < width ? n1 - n : width, t = 0;
-        for (; t + 4 <= T; t += 4) rows_block(4, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc);
-        switch (T - t) {
-        case 3: rows_block(3, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
-        case 2: rows_block(2, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
-        case 1: rows_block(1, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
-        }
-    }
+    if (!rows_ok(w)) return 0;
+    rows_all(out, ldo, 0, in, w, T, n0, n1, 0, w->rows / w->group);
+    return 1;
+}
+
+int g2r_q8_slices_avx2(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T, int n0,
+                       int n1, int s0, int s1) {
+    if (!rows_ok(w)) return 0;
+    rows_all(part, ldo, stride, in, w, T, n0, n1, s0, s1);
     return 1;
 }
 
@@ -250,6 +273,11 @@ int g2r_q8_matmul_nt_avx2(float *out, int ldo, const float *in, const g2r_matrix
 int g2r_q8_matmul_avx2(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
                        int n1, int gelu) {
     (void)out, (void)ldo, (void)in, (void)w, (void)bias, (void)T, (void)n0, (void)n1, (void)gelu;
+    return 0;
+}
+int g2r_q8_slices_avx2(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T, int n0,
+                       int n1, int s0, int s1) {
+    (void)part, (void)ldo, (void)stride, (void)in, (void)w, (void)T, (void)n0, (void)n1, (void)s0, (void)s1;
     return 0;
 }
 int g2r_q8_matmul_nt_avx2(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {

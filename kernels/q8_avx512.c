@@ -102,10 +102,14 @@ static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
  * group's end they are put back in column order, scaled and added to out
  * (while the next group's first rows load). */
 
-#define CHUNK 1024     /* columns per pass: the sums of MR rows stay in L1 */
+#define CHUNK 1024     /* columns per pass of MR rows: their sums stay in L1 */
 #define PF_BYTES 9216  /* software prefetch distance for weight rows read in short runs */
 
-static _Thread_local int32_t isum[MR][CHUNK] __attribute__((aligned(64)));
+static _Thread_local int32_t isum[MR * CHUNK] __attribute__((aligned(64)));
+
+/* Row r's sums when R rows share isum: fewer rows, longer passes (decode's
+ * one row reads whole weight rows of up to MR * CHUNK columns). */
+static ALWAYS_INLINE int32_t *isum_row(int R, int r) { return isum + (size_t)r * (MR / R) * CHUNK; }
 
 static ALWAYS_INLINE void interleave4(__m512i r0, __m512i r1, __m512i r2, __m512i r3, __m512i e[4]) {
     __m512i a = _mm512_unpacklo_epi8(r0, r1), b = _mm512_unpackhi_epi8(r0, r1);
@@ -134,6 +138,7 @@ typedef struct {
     float xs[MR];
     int32_t corr[MR]; /* 128 * sum of the group's int8 inputs */
     const float *ws;
+    float *dst; /* where its products are added: out, or its own slice's sums */
 } group_q;
 
 /* out[r][c, c+64) += group gq's sums in isum[r][c, c+64), scaled (xs * ws), for
@@ -143,7 +148,7 @@ static ALWAYS_INLINE void rows_flush(int R, float *out, int ldo, const group_q *
     for (int r = 0; r < R; r++) {
         __m512 xs = _mm512_set1_ps(gq->xs[r]);
         __m512i corr = _mm512_set1_epi32(gq->corr[r]), v[4];
-        columns((const __m512i *)(isum[r] + c), v);
+        columns((const __m512i *)(isum_row(R, r) + c), v);
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
             __mmask16 m = lanes16(nc - 16 * i);
@@ -162,7 +167,7 @@ static ALWAYS_INLINE void rows_flush(int R, float *out, int ldo, const group_q *
  * previous group's sums here (prev, if any) are flushed to out: that work
  * overlaps the loads of this step instead of stalling between groups. */
 static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, size_t N, size_t ahead, int k, int c,
-                                    int nc, int first, const group_q *prev, float *out, int ldo) {
+                                    int nc, int first, const group_q *prev, int ldo) {
     __mmask64 lm = lanes64(nc);
     __m512i off = _mm512_set1_epi8((char)0x80), e[2][4];
 #pragma GCC unroll 2
@@ -177,10 +182,10 @@ static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, siz
         }
         interleave4(w[0], w[1], w[2], w[3], e[h]);
     }
-    if (first && prev) rows_flush(R, out, ldo, prev, c, nc);
+    if (first && prev) rows_flush(R, prev->dst, ldo, prev, c, nc);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        __m512i *acc = (__m512i *)(isum[r] + c), a[4];
+        __m512i *acc = (__m512i *)(isum_row(R, r) + c), a[4];
 #pragma GCC unroll 4
         for (int m = 0; m < 4; m++) a[m] = first ? _mm512_setzero_si512() : acc[m];
 #pragma GCC unroll 2
@@ -196,21 +201,25 @@ static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, siz
     }
 }
 
-/* R input rows from in (row stride K), every group, columns [n0, n0 + nc), nc <= CHUNK. */
-static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, const float *in, const g2r_matrix *w,
-                                     int n0, int nc) {
+/* R input rows from in (row stride K), groups [g0, g1), columns [n0, n0 + nc),
+ * nc <= CHUNK: all added into out (gstride 0), or group g0 + j alone into
+ * out + j * gstride (its slice's sums, for matmul_slices). */
+static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, size_t gstride, const float *in,
+                                     const g2r_matrix *w, int n0, int nc, int g0, int g1) {
     int K = w->rows, N = w->cols, g = w->group;
     /* Rows are read in short runs (nc bytes): software prefetch, PF_BYTES of
      * this block's weights ahead (measured best at 8-16 KB, for runs of 192 B to 2 KB). */
     int pf = (PF_BYTES / nc + 7) & ~7;
     size_t ahead = (size_t)(pf < 8 ? 8 : pf > 64 ? 64 : pf) * (size_t)N;
     out += n0;
-    for (int r = 0; r < R; r++)
-        for (int n = 0; n < nc; n += 16)
-            _mm512_mask_storeu_ps(out + (size_t)r * ldo + n, lanes16(nc - n), _mm512_setzero_ps());
+    for (int j = 0; j < (gstride ? g1 - g0 : 1); j++)
+        for (int r = 0; r < R; r++)
+            for (int n = 0; n < nc; n += 16)
+                _mm512_mask_storeu_ps(out + j * gstride + (size_t)r * ldo + n, lanes16(nc - n), _mm512_setzero_ps());
     group_q gq[2];
-    for (int k0 = 0, j = 0; k0 < K; k0 += g, j ^= 1) {
-        group_q *cur = &gq[j], *prev = k0 ? &gq[j ^ 1] : NULL;
+    for (int k0 = g0 * g, j = 0; k0 < g1 * g; k0 += g, j ^= 1) {
+        group_q *cur = &gq[j], *prev = k0 > g0 * g ? &gq[j ^ 1] : NULL;
+        cur->dst = out + (size_t)(k0 / g - g0) * gstride;
         for (int r = 0; r < R; r++) {
             int32_t sum;
             cur->xs[r] = quantise(xq[r], in + (size_t)r * K + k0, g, &sum);
@@ -222,43 +231,60 @@ static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, const
         int k = 0;
         for (; k + 8 <= g; k += 8)
             for (int c = 0; c < nc; c += 64)
-                rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, ahead, k, c, nc - c, k == 0, prev, out, ldo);
+                rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, ahead, k, c, nc - c, k == 0, prev, ldo);
         for (; k < g; k += 4)
             for (int c = 0; c < nc; c += 64)
-                rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, ahead, k, c, nc - c, k == 0, prev, out, ldo);
+                rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, ahead, k, c, nc - c, k == 0, prev, ldo);
     }
-    const group_q *last = &gq[((K / g) - 1) & 1];
-    for (int c = 0; c < nc; c += 64) rows_flush(R, out, ldo, last, c, nc - c);
+    const group_q *last = &gq[(g1 - g0 - 1) & 1];
+    for (int c = 0; c < nc; c += 64) rows_flush(R, last->dst, ldo, last, c, nc - c);
 }
 
-static ALWAYS_INLINE void rows_all(int vnni, float *out, int ldo, const float *in, const g2r_matrix *w, int T, int n0,
-                                   int n1) {
-    int K = w->rows;
-    int pieces = (n1 - n0 + CHUNK - 1) / CHUNK, width = ((n1 - n0 + pieces - 1) / pieces + 63) & ~63;
+static ALWAYS_INLINE void rows_all(int vnni, float *out, int ldo, size_t gstride, const float *in,
+                                   const g2r_matrix *w, int T, int n0, int n1, int g0, int g1) {
+    int K = w->rows, most = (MR / (T < MR ? T : MR)) * CHUNK; /* columns per pass: isum_row */
+    int pieces = (n1 - n0 + most - 1) / most, width = ((n1 - n0 + pieces - 1) / pieces + 63) & ~63;
     for (int n = n0; n < n1; n += width) {
         int nc = n1 - n < width ? n1 - n : width, t = 0;
-        for (; t + 4 <= T; t += 4) rows_block(vnni, 4, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc);
+        for (; t + 4 <= T; t += 4)
+            rows_block(vnni, 4, out + (size_t)t * ldo, ldo, gstride, in + (size_t)t * K, w, n, nc, g0, g1);
+        float *o = out + (size_t)t * ldo;
+        const float *x = in + (size_t)t * K;
         switch (T - t) {
-        case 3: rows_block(vnni, 3, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
-        case 2: rows_block(vnni, 2, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
-        case 1: rows_block(vnni, 1, out + (size_t)t * ldo, ldo, in + (size_t)t * K, w, n, nc); break;
+        case 3: rows_block(vnni, 3, o, ldo, gstride, x, w, n, nc, g0, g1); break;
+        case 2: rows_block(vnni, 2, o, ldo, gstride, x, w, n, nc, g0, g1); break;
+        case 1: rows_block(vnni, 1, o, ldo, gstride, x, w, n, nc, g0, g1); break;
         }
     }
 }
 
-static void rows_vnni(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int n0, int n1) {
-    rows_all(1, out, ldo, in, w, T, n0, n1);
+static void rows_vnni(float *out, int ldo, size_t gstride, const float *in, const g2r_matrix *w, int T, int n0,
+                      int n1, int g0, int g1) {
+    rows_all(1, out, ldo, gstride, in, w, T, n0, n1, g0, g1);
 }
-static void rows_madd(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int n0, int n1) {
-    rows_all(0, out, ldo, in, w, T, n0, n1);
+static void rows_madd(float *out, int ldo, size_t gstride, const float *in, const g2r_matrix *w, int T, int n0,
+                      int n1, int g0, int g1) {
+    rows_all(0, out, ldo, gstride, in, w, T, n0, n1, g0, g1);
+}
+
+static int rows_ok(const g2r_matrix *w) {
+    return w->q8_layout == G2R_Q8_GROUP_ROWS && w->group % 4 == 0 && w->group <= Q8_MAX_K;
 }
 
 int g2r_q8_matmul_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
                          int n1, int gelu) {
     (void)bias, (void)gelu; /* the caller's epilogue */
-    if (w->q8_layout != G2R_Q8_GROUP_ROWS || w->group % 4 || w->group > Q8_MAX_K) return 0;
-    if (have_vnni()) rows_vnni(out, ldo, in, w, T, n0, n1);
-    else rows_madd(out, ldo, in, w, T, n0, n1);
+    if (!rows_ok(w)) return 0;
+    if (have_vnni()) rows_vnni(out, ldo, 0, in, w, T, n0, n1, 0, w->rows / w->group);
+    else rows_madd(out, ldo, 0, in, w, T, n0, n1, 0, w->rows / w->group);
+    return 1;
+}
+
+int g2r_q8_slices_avx512(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T, int n0,
+                         int n1, int s0, int s1) {
+    if (!rows_ok(w)) return 0;
+    if (have_vnni()) rows_vnni(part, ldo, stride, in, w, T, n0, n1, s0, s1);
+    else rows_madd(part, ldo, stride, in, w, T, n0, n1, s0, s1);
     return 1;
 }
 
@@ -361,6 +387,11 @@ void g2r_q8_avx512_force_madd(int on) { (void)on; }
 int g2r_q8_matmul_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
                          int n1, int gelu) {
     (void)out, (void)ldo, (void)in, (void)w, (void)bias, (void)T, (void)n0, (void)n1, (void)gelu;
+    return 0;
+}
+int g2r_q8_slices_avx512(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T, int n0,
+                         int n1, int s0, int s1) {
+    (void)part, (void)ldo, (void)stride, (void)in, (void)w, (void)T, (void)n0, (void)n1, (void)s0, (void)s1;
     return 0;
 }
 int g2r_q8_matmul_nt_avx512(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {

@@ -48,28 +48,6 @@ static float act_scale(const float *x, int n, float *inv) {
 
 static int act_q(float x, float inv) { return (int)rintf(fminf(fmaxf(x * inv, -127.0f), 127.0f)); }
 
-static void matmul_q8(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T, int n0,
-                      int n1, int gelu) {
-    int K = w->rows, g = w->group;
-    const int8_t *q = w->data;
-    for (int t = 0; t < T; t++) {
-        const float *x = in + (size_t)t * K;
-        for (int n = n0; n < n1; n++) {
-            float acc = 0.0f;
-            for (int k0 = 0; k0 < K; k0 += g) {
-                float inv, xs = act_scale(x + k0, g, &inv);
-                int32_t isum = 0;
-                for (int k = k0; k < k0 + g; k++) isum += act_q(x[k], inv) * q[(size_t)k * w->cols + n];
-                float s = xs * w->scale[(size_t)(k0 / g) * w->cols + n];
-                float p = (float)isum * s;
-                acc = acc + p;
-            }
-            float v = acc + (bias ? bias[n] : 0.0f);
-            out[(size_t)t * ldo + n] = gelu ? g2r_gelu(v) : v;
-        }
-    }
-}
-
 static void matmul_nt_q8(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
     int K = w->cols, g = w->group;
     const int8_t *q = w->data;
@@ -90,27 +68,78 @@ static void matmul_nt_q8(float *out, int ldo, const float *in, const g2r_matrix 
     }
 }
 
-static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T,
-                   int n0, int n1, int gelu) {
+/* Q8 rows layout, the one group (= slice) of rows from k0: o[n - n0] = (float)isum * (xs * ws). */
+static void slice_q8(float *o, const float *x, const g2r_matrix *w, int k0, int n0, int n1) {
+    int g = w->group;
+    const int8_t *q = w->data;
+    float inv, xs = act_scale(x + k0, g, &inv);
+    for (int n = n0; n < n1; n++) {
+        int32_t isum = 0;
+        for (int k = k0; k < k0 + g; k++) isum += act_q(x[k], inv) * q[(size_t)k * w->cols + n];
+        float s = xs * w->scale[(size_t)(k0 / g) * w->cols + n];
+        o[n - n0] = 0.0f + (float)isum * s;
+    }
+}
+
+/* o[n - n0] = the sum over rows [k0, k1), from zero in k order (k outer
+ * keeps the W reads sequential). */
+static void slice_sum(float *o, const float *x, const g2r_matrix *w, int k0, int k1, int n0, int n1) {
     if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_ROWS) {
-        matmul_q8(out, ldo, in, w, bias, T, n0, n1, gelu);
+        slice_q8(o, x, w, k0, n0, n1);
         return;
     }
-    int K = w->rows;
+    for (int n = n0; n < n1; n++) o[n - n0] = 0.0f;
+    for (int k = k0; k < k1; k++) {
+        float a = x[k];
+        for (int n = n0; n < n1; n++) o[n - n0] += a * elem(w, k, n);
+    }
+}
+
+static float finish(float acc, const float *bias, int n, int gelu) {
+    float v = acc + (bias ? bias[n] : 0.0f);
+    return gelu ? g2r_gelu(v) : v;
+}
+
+#define CHUNK 256 /* columns per pass of matmul: one slice's sums on the stack */
+
+static void matmul(float *out, int ldo, const float *in, const g2r_matrix *w, const float *bias, int T,
+                   int n0, int n1, int gelu) {
+    int K = w->rows, sl = g2r_kslice(w);
+    float tmp[CHUNK];
     for (int t = 0; t < T; t++) {
         const float *x = in + (size_t)t * K;
         float *o = out + (size_t)t * ldo;
-        for (int n = n0; n < n1; n++) o[n] = 0.0f;
-        /* k outer keeps the W reads sequential; each output still sums k in order */
-        for (int k = 0; k < K; k++) {
-            float a = x[k];
-            for (int n = n0; n < n1; n++) o[n] += a * elem(w, k, n);
-        }
-        for (int n = n0; n < n1; n++) {
-            float v = o[n] + (bias ? bias[n] : 0.0f);
-            o[n] = gelu ? g2r_gelu(v) : v;
+        for (int c0 = n0; c0 < n1; c0 += CHUNK) {
+            int c1 = n1 - c0 < CHUNK ? n1 : c0 + CHUNK;
+            slice_sum(o + c0, x, w, 0, sl < K ? sl : K, c0, c1);
+            for (int k0 = sl; k0 < K; k0 += sl) {
+                slice_sum(tmp, x, w, k0, K - k0 < sl ? K : k0 + sl, c0, c1);
+                for (int n = c0; n < c1; n++) o[n] = o[n] + tmp[n - c0];
+            }
+            for (int n = c0; n < c1; n++) o[n] = finish(o[n], bias, n, gelu);
         }
     }
+}
+
+static void matmul_slices(float *part, int ldo, size_t stride, const float *in, const g2r_matrix *w, int T,
+                          int n0, int n1, int s0, int s1) {
+    int K = w->rows, sl = g2r_kslice(w);
+    for (int s = s0; s < s1; s++)
+        for (int t = 0; t < T; t++) {
+            int k0 = s * sl, k1 = K - k0 < sl ? K : k0 + sl;
+            slice_sum(part + (size_t)(s - s0) * stride + (size_t)t * ldo + n0, in + (size_t)t * K, w, k0, k1, n0, n1);
+        }
+}
+
+static void matmul_sum(float *out, int ldo, const float *part, size_t stride, int n_part, const float *bias,
+                       int T, int n0, int n1, int gelu) {
+    for (int t = 0; t < T; t++)
+        for (int n = n0; n < n1; n++) {
+            size_t i = (size_t)t * ldo + n;
+            float acc = part[i];
+            for (int s = 1; s < n_part; s++) acc = acc + part[(size_t)s * stride + i];
+            out[i] = finish(acc, bias, n, gelu);
+        }
 }
 
 static void matmul_nt(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
@@ -182,6 +211,8 @@ static const g2r_kernels table = {
     .name = "scalar",
     .kind = G2R_KERNELS_SCALAR,
     .matmul = matmul,
+    .matmul_slices = matmul_slices,
+    .matmul_sum = matmul_sum,
     .matmul_nt = matmul_nt,
     .layernorm = layernorm,
     .attend = attend,

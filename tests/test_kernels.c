@@ -184,6 +184,50 @@ TEST(kernels_scalar_matmul_split_invariant) { matmul_split_invariant(G2R_KERNELS
 TEST(kernels_avx512_matmul_split_invariant) { matmul_split_invariant(G2R_KERNELS_AVX512); }
 TEST(kernels_avx2_matmul_split_invariant) { matmul_split_invariant(G2R_KERNELS_AVX2); }
 
+/* Bitwise: matmul_slices over any runs of slices, then matmul_sum, == one
+ * matmul call (how decode splits K over threads), K a multiple of the slice
+ * or not, for every dtype and both Q8 layouts. */
+static void matmul_slices_equal_matmul(g2r_kernels_kind kind) {
+    const g2r_kernels *k = kind == G2R_KERNELS_SCALAR ? g2r_kernels_scalar() : simd(kind);
+    if (!k) return;
+    g2r_rng r = {11};
+    const int shapes[][3] = {{1, 768, 200}, {2, 300, 70}, {3, 1024, 33}, {1, 100, 50}, {5, 260, 40}, {1, 513, 17}};
+    for (int d = 0; d < LEN(all_dtypes); d++)
+        for (int lay = 0; lay < (all_dtypes[d] == G2R_DT_Q8 ? 2 : 1); lay++)
+            for (int s = 0; s < LEN(shapes); s++) {
+                int T = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+                int group = lay == G2R_Q8_GROUP_ROWS ? group_for(K, 64) : group_for(N, 8);
+                test_matrix w = make_matrix(&r, all_dtypes[d], K, N, (g2r_q8_layout)lay, group);
+                float *in = rand_floats(&r, (size_t)T * K, 1.0f), *bias = rand_floats(&r, (size_t)N, 1.0f);
+                int S = g2r_kslices(&w.m);
+                size_t stride = (size_t)T * N + 3; /* any stride */
+                float *whole = malloc((size_t)T * N * 4), *sum = malloc((size_t)T * N * 4);
+                float *part = malloc(stride * (size_t)S * 4);
+                k->matmul(whole, N, in, &w.m, bias, T, 0, N, 1);
+                for (int s0 = 0; s0 < S;) { /* runs of 1 to 3 slices, columns in two pieces */
+                    int s1 = s0 + 1 + (int)(g2r_rng_u64(&r) % 3), nh = N / 3;
+                    if (s1 > S) s1 = S;
+                    k->matmul_slices(part + (size_t)s0 * stride, N, stride, in, &w.m, T, 0, nh, s0, s1);
+                    k->matmul_slices(part + (size_t)s0 * stride, N, stride, in, &w.m, T, nh, N, s0, s1);
+                    s0 = s1;
+                }
+                k->matmul_sum(sum, N, part, stride, S, bias, T, 0, N, 1);
+                if (memcmp(whole, sum, (size_t)T * N * 4))
+                    t_fail(__FILE__, __LINE__, "%s %s layout %d T=%d K=%d N=%d (%d slices): slices + sum differ from matmul",
+                           k->name, g2r_dtype_name(all_dtypes[d]), lay, T, K, N, S);
+                free(in);
+                free(bias);
+                free(whole);
+                free(sum);
+                free(part);
+                free_matrix(&w);
+            }
+}
+
+TEST(kernels_scalar_matmul_slices_equal_matmul) { matmul_slices_equal_matmul(G2R_KERNELS_SCALAR); }
+TEST(kernels_avx512_matmul_slices_equal_matmul) { matmul_slices_equal_matmul(G2R_KERNELS_AVX512); }
+TEST(kernels_avx2_matmul_slices_equal_matmul) { matmul_slices_equal_matmul(G2R_KERNELS_AVX2); }
+
 /* GELU through the matmul epilogue: K = 1, x = 0, so out[n] = gelu(bias[n]). */
 static void gelu_accurate(g2r_kernels_kind kind) {
     const g2r_kernels *k = simd(kind);
@@ -456,7 +500,7 @@ TEST(kernels_avx2_attend2_equals_attend) { attend2_equals_attend(G2R_KERNELS_AVX
 TEST(kernels_dispatch_picks_a_table) {
     const g2r_kernels *a = g2r_kernels_get(G2R_KERNELS_AUTO);
     REQUIRE(a != NULL);
-    CHECK(a->matmul && a->matmul_nt && a->layernorm && a->attend && a->attend2 && a->row);
+    CHECK(a->matmul && a->matmul_slices && a->matmul_sum && a->matmul_nt && a->layernorm && a->attend && a->attend2 && a->row);
     CHECK(g2r_kernels_get(G2R_KERNELS_SCALAR) == g2r_kernels_scalar());
     const g2r_kernels *x = g2r_kernels_get(G2R_KERNELS_AVX512);
     if (x) CHECK(a == x);
