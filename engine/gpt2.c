@@ -18,9 +18,10 @@
  * which sequence a token belongs to.
  *
  * Threads: matmuls are split over fixed blocks of COLS_PER_TASK output
- * columns, attention over (token, head) pairs, layernorm over rows.  Each
- * output is computed by exactly one task, in the same order whatever thread
- * runs it, so results are bit-for-bit identical for any thread count. */
+ * columns (decode: over the fixed K slices of kernels.h, then a sum),
+ * attention over (token, head) pairs, layernorm over rows.  Each output is
+ * computed by exactly one task, in the same order whatever thread runs it,
+ * so results are bit-for-bit identical for any thread count. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -126,8 +127,8 @@ static void matmul(g2r_session *s, float *out, const float *in, const g2r_matrix
     g2r_pool_run(m->pool, ceil_div(w->cols, cols), matmul_task, &j);
 }
 
-/* logits[T, V] = in[T, C] wte[V, C]^T, split like matmul() (decode: one wide
- * block per thread, so per-call work such as quantising the input for Q8 is
+/* logits[T, V] = in[T, C] wte[V, C]^T, split by rows of wte (decode: one
+ * wide block per thread, so per-call work such as quantising the input for Q8 is
  * done once per thread, not 800 times) */
 static void logits_tied(g2r_model *m, float *logits, const float *in, int T) {
     const g2r_matrix *wte = &m->w.wte;

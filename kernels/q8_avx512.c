@@ -329,6 +329,10 @@ static ALWAYS_INLINE void cols_block(int vnni, float *out, const g2r_matrix *w, 
                                                       _mm512_set1_epi32(nv - 1)),
                                      _mm512_set1_epi32(G));
     const float *scale = w->scale + (size_t)v * G;
+    /* The gather below waits on these scales (2.4 MB of wte's, read once a
+     * token): fetch those of the block after next (Q8 decode ~3% faster). */
+    if (v + 3 * COLS_ROWS <= w->rows)
+        for (int b = 0; b < COLS_ROWS * G; b += 16) _mm_prefetch((const char *)(scale + 2 * COLS_ROWS * G + b), _MM_HINT_T0);
     __m512i off = _mm512_set1_epi8((char)0x80);
     __m512 acc = _mm512_setzero_ps();
     for (int j = 0; j < G; j++) {
