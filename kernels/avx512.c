@@ -145,17 +145,37 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 /* ------------------------------------------------------------------ matmul */
 
 /* Few rows (decode): stream the weights once, R = 4 rows of them at a time,
- * accumulating in out itself (it stays in L1); T <= 3 input rows share each load. */
-#define PF_BYTES 9216 /* software prefetch distance for rows read in short runs */
+ * accumulating in out itself (it stays in L1); T <= 3 input rows share each load.
+ *
+ * R rows read side by side are R interleaved streams, which this machine's
+ * memory serves well below one (q8_avx512.c measured ~25%).  So each block
+ * of R rows of 16-bit weights prefetches the block PF_BYTES or more below it
+ * in memory order, one line for each line loaded: one stream ahead of the
+ * loads (BF16 decode +5%).  F32 rows, twice as long, do without. */
+#define PF_BYTES 16384
+
+typedef struct {
+    const char *row; /* the row the cursor is in, at the block's first column */
+    size_t stride;
+    int col, run;    /* bytes */
+} pf_cursor;
+
+static ALWAYS_INLINE void pf_next(pf_cursor *pc) {
+    _mm_prefetch(pc->row + pc->col, _MM_HINT_T0);
+    pc->col += 64;
+    if (pc->col >= pc->run) {
+        pc->col = 0;
+        pc->row += pc->stride;
+    }
+}
 
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
-                                     const wrow *rows, int n, int n0, __mmask16 m, __m512 x[3][4], size_t ahead) {
+                                     const wrow *rows, int n, int n0, __mmask16 m, __m512 x[3][4], pf_cursor *pc) {
     __m512 wv[4];
     size_t es = esize(dt);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        const char *p = (const char *)rows[r].q + (size_t)n * es;
-        if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) _mm_prefetch(p + ahead, _MM_HINT_T0);
+        if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) pf_next(pc); /* F32 rows stream well enough: measured slower */
         wv[r] = w_load(w, dt, rows[r], n, m);
     }
 #pragma GCC unroll 3
@@ -169,8 +189,11 @@ static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int
 }
 
 static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, int ldo, const float *in,
-                                      const g2r_matrix *w, int k, int n0, int n1, size_t ahead) {
+                                      const g2r_matrix *w, int k, int n0, int n1, int ahead) {
     int K = w->rows, nf = n0 + ((n1 - n0) & ~15); /* [n0, nf): whole vectors */
+    size_t es = esize(dt), stride = (size_t)w->cols * es;
+    pf_cursor pc = {(const char *)w->data + (size_t)(k + ahead) * stride + (size_t)n0 * es, stride, 0,
+                    (int)(((size_t)(n1 - n0) * es + 63) & ~(size_t)63)};
     wrow rows[4];
     __m512 x[3][4];
 #pragma GCC unroll 4
@@ -179,8 +202,8 @@ static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, in
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) x[t][r] = _mm512_set1_ps(in[(size_t)t * K + k + r]);
     }
-    for (int n = n0; n < nf; n += 16) stream_vec(dt, T, R, out, ldo, w, rows, n, n0, 0xffff, x, ahead);
-    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, n0, lanes(n1 - nf), x, ahead);
+    for (int n = n0; n < nf; n += 16) stream_vec(dt, T, R, out, ldo, w, rows, n, n0, 0xffff, x, &pc);
+    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, n0, lanes(n1 - nf), x, &pc);
 }
 
 /* out[t*ldo + n - n0] = the sum over rows [k0, k1), from zero in k order, for T <= 3 input rows. */
@@ -188,13 +211,8 @@ static ALWAYS_INLINE void stream_slice_t(g2r_dtype dt, int T, float *out, int ld
                                          const g2r_matrix *w, int k0, int k1, int n0, int n1) {
     for (int t = 0; t < T; t++)
         for (int n = 0; n < n1 - n0; n += 16) st(out + (size_t)t * ldo + n, lanes(n1 - n0 - n), _mm512_setzero_ps());
-    /* Rows are read in runs of (n1 - n0) columns, which may be too short for
-     * the hardware prefetcher in the narrow dtypes: software prefetch, PF_BYTES
-     * of weights ahead (measured best at 8-16 KB).  (F32 runs are long
-     * enough; prefetching them measured slower.) */
-    size_t es = esize(dt), run = (size_t)(n1 - n0) * es;
-    size_t pr = ((PF_BYTES / run) + 3) & ~(size_t)3;
-    size_t ahead = (pr < 4 ? 4 : pr > 64 ? 64 : pr) * (size_t)w->cols * es;
+    int run = (int)((size_t)(n1 - n0) * esize(dt)), ahead = (PF_BYTES / run + 3) & ~3; /* rows */
+    if (ahead < 4) ahead = 4;
     int k = k0;
     for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);
     for (; k < k1; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1, ahead);
@@ -418,12 +436,15 @@ static void matmul_sum(float *out, int ldo, const float *part, size_t stride, in
 #define NT_ROWS 64 /* input rows per pass over the weights: keeps them in L2 */
 
 static ALWAYS_INLINE void nt_step(g2r_dtype dt, int NT, int NV, __m512 acc[4][8], const g2r_matrix *w,
-                                  const wrow *rows, const float *const *x, int k, __mmask16 m, size_t ahead) {
+                                  const wrow *rows, const float *const *x, int k, __mmask16 m, const char **pf) {
     __m512 wv[8];
     size_t es = esize(dt);
 #pragma GCC unroll 8
     for (int i = 0; i < NV; i++) {
-        if (dt != G2R_DT_F32 && NT == 1 && ((size_t)k * es) % 64 == 0) _mm_prefetch((const char *)rows[i].q + (size_t)k * es + ahead, _MM_HINT_T0);
+        if (pf && ((size_t)k * es) % 64 == 0) {
+            _mm_prefetch(*pf, _MM_HINT_T0);
+            *pf += 64;
+        }
         wv[i] = w_load(w, dt, rows[i], k, m);
     }
 #pragma GCC unroll 4
@@ -435,7 +456,7 @@ static ALWAYS_INLINE void nt_step(g2r_dtype dt, int NT, int NV, __m512 acc[4][8]
 }
 
 static ALWAYS_INLINE void nt_block(g2r_dtype dt, int NT, int NV, float *out, int ldo, const float *in,
-                                   const g2r_matrix *w, int t, int nt, int v, int nv, size_t ahead) {
+                                   const g2r_matrix *w, int t, int nt, int v, int nv, const char **pf) {
     int K = w->cols;
     wrow rows[8];
     const float *x[4];
@@ -449,8 +470,8 @@ static ALWAYS_INLINE void nt_block(g2r_dtype dt, int NT, int NV, float *out, int
 #pragma GCC unroll 8
         for (int i = 0; i < NV; i++) acc[j][i] = _mm512_setzero_ps();
     int k = 0;
-    for (; k + 16 <= K; k += 16) nt_step(dt, NT, NV, acc, w, rows, x, k, 0xffff, ahead);
-    if (k < K) nt_step(dt, NT, NV, acc, w, rows, x, k, lanes(K - k), ahead);
+    for (; k + 16 <= K; k += 16) nt_step(dt, NT, NV, acc, w, rows, x, k, 0xffff, pf);
+    if (k < K) nt_step(dt, NT, NV, acc, w, rows, x, k, lanes(K - k), pf);
 #pragma GCC unroll 4
     for (int j = 0; j < NT && j < nt; j++)
 #pragma GCC unroll 2
@@ -468,18 +489,22 @@ static ALWAYS_INLINE void nt(g2r_dtype dt, float *out, int ldo, const float *in,
         for (int v = v0; v < v1; v += 4) {
             int nv = v1 - v < 4 ? v1 - v : 4;
             int t = tc;
-            for (; t + 4 <= tc + tn; t += 4) nt_block(dt, 4, 4, out, ldo, in, w, t, 4, v, nv, 0);
-            for (; t < tc + tn; t++) nt_block(dt, 1, 4, out, ldo, in, w, t, 1, v, nv, 0);
+            for (; t + 4 <= tc + tn; t += 4) nt_block(dt, 4, 4, out, ldo, in, w, t, 4, v, nv, NULL);
+            for (; t < tc + tn; t++) nt_block(dt, 1, 4, out, ldo, in, w, t, 1, v, nv, NULL);
         }
     }
 }
 
 /* Decode: one input row against 4 weight rows at a time (4 interleaved runs
- * stream better than 8), the next 8 rows prefetched: the hardware prefetcher
- * alone falls behind on several interleaved runs. */
+ * stream better than 8); the hardware prefetcher alone falls behind on
+ * interleaved runs, so 16-bit rows are prefetched PF_BYTES ahead as one
+ * stream, one line for each line loaded (as stream_vec). */
 static ALWAYS_INLINE void nt1(g2r_dtype dt, float *out, const float *in, const g2r_matrix *w, int v0, int v1) {
-    size_t ahead = 8 * (size_t)w->cols * esize(dt);
-    for (int v = v0; v < v1; v += 4) nt_block(dt, 1, 4, out, 0, in, w, 0, 1, v, v1 - v < 4 ? v1 - v : 4, ahead);
+    size_t row = (size_t)w->cols * esize(dt);
+    for (int v = v0; v < v1; v += 4) {
+        const char *pf = (const char *)w->data + (size_t)v * row + PF_BYTES;
+        nt_block(dt, 1, 4, out, 0, in, w, 0, 1, v, v1 - v < 4 ? v1 - v : 4, dt == G2R_DT_F32 ? NULL : &pf);
+    }
 }
 
 static void nt_f32(float *o, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
