@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/prefetch.h"
+
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Lanes [0, n) of 16 (n may be <= 0 or >= 16). */
@@ -147,35 +149,18 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 /* Few rows (decode): stream the weights once, R = 4 rows of them at a time,
  * accumulating in out itself (it stays in L1); T <= 3 input rows share each load.
  *
- * R rows read side by side are R interleaved streams, which this machine's
- * memory serves well below one (q8_avx512.c measured ~25%).  So each block
- * of R rows of 16-bit weights prefetches the block PF_BYTES or more below it
- * in memory order, one line for each line loaded: one stream ahead of the
- * loads (BF16 decode +5%).  F32 rows, twice as long, do without. */
+ * The R rows are R interleaved streams: 16-bit weights are prefetched as one
+ * (prefetch.h), PF_BYTES and at least R rows ahead (BF16 decode +5%).  F32
+ * rows, twice as long, do without (measured no better). */
 #define PF_BYTES 16384
 
-typedef struct {
-    const char *row; /* the row the cursor is in, at the block's first column */
-    size_t stride;
-    int col, run;    /* bytes */
-} pf_cursor;
-
-static ALWAYS_INLINE void pf_next(pf_cursor *pc) {
-    _mm_prefetch(pc->row + pc->col, _MM_HINT_T0);
-    pc->col += 64;
-    if (pc->col >= pc->run) {
-        pc->col = 0;
-        pc->row += pc->stride;
-    }
-}
-
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
-                                     const wrow *rows, int n, int n0, __mmask16 m, __m512 x[3][4], pf_cursor *pc) {
+                                     const wrow *rows, int n, int n0, __mmask16 m, __m512 x[3][4], g2r_pf_cursor *pc) {
     __m512 wv[4];
     size_t es = esize(dt);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) pf_next(pc); /* F32 rows stream well enough: measured slower */
+        if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) g2r_pf_next(pc);
         wv[r] = w_load(w, dt, rows[r], n, m);
     }
 #pragma GCC unroll 3
@@ -192,7 +177,7 @@ static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, in
                                       const g2r_matrix *w, int k, int n0, int n1, int ahead) {
     int K = w->rows, nf = n0 + ((n1 - n0) & ~15); /* [n0, nf): whole vectors */
     size_t es = esize(dt), stride = (size_t)w->cols * es;
-    pf_cursor pc = {(const char *)w->data + (size_t)(k + ahead) * stride + (size_t)n0 * es, stride, 0,
+    g2r_pf_cursor pc = {(const char *)w->data + (size_t)(k + ahead) * stride + (size_t)n0 * es, stride, 0,
                     (int)(((size_t)(n1 - n0) * es + 63) & ~(size_t)63)};
     wrow rows[4];
     __m512 x[3][4];
@@ -498,7 +483,7 @@ static ALWAYS_INLINE void nt(g2r_dtype dt, float *out, int ldo, const float *in,
 /* Decode: one input row against 4 weight rows at a time (4 interleaved runs
  * stream better than 8); the hardware prefetcher alone falls behind on
  * interleaved runs, so 16-bit rows are prefetched PF_BYTES ahead as one
- * stream, one line for each line loaded (as stream_vec). */
+ * stream, one line for each line loaded (BF16 decode +5%). */
 static ALWAYS_INLINE void nt1(g2r_dtype dt, float *out, const float *in, const g2r_matrix *w, int v0, int v1) {
     size_t row = (size_t)w->cols * esize(dt);
     for (int v = v0; v < v1; v += 4) {

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/prefetch.h"
+
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* The longest group (rows layout) or row (cols layout) quantised here; the
@@ -102,32 +104,12 @@ static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
  * group's end they are put back in column order, scaled and added to out
  * (while the next group's first rows load).
  *
- * Eight rows read side by side are eight interleaved streams, which this
- * machine's memory serves ~25% slower than one (bench: 40 vs 54 GB/s, even
- * with each stream prefetched ahead).  So the weights are prefetched as one
- * stream instead: a cursor walks the block's rows in memory order, PF_ROWS
- * rows ahead of the loads, one line for each line loaded. */
+ * The 8 rows of a step are 8 interleaved streams: the weights are prefetched
+ * as one (prefetch.h), PF_BYTES and at least one step's rows ahead (Q8
+ * decode's matmuls +17%). */
 
-#define CHUNK 1024   /* columns per pass of MR rows: their sums stay in L1 */
-#define PF_BYTES 16384 /* prefetch distance: at least one step's 8 rows, 16 KB or more (measured) */
-
-typedef struct {
-    const int8_t *row; /* the row the cursor is in, at column n0 */
-    size_t N;
-    int col, nc;
-} pf_cursor;
-
-/* Prefetch the next n lines of the block, in memory order. */
-static ALWAYS_INLINE void pf_lines(pf_cursor *pc, int n) {
-    for (int i = 0; i < n; i++) {
-        _mm_prefetch((const char *)(pc->row + pc->col), _MM_HINT_T0);
-        pc->col += 64;
-        if (pc->col >= pc->nc) {
-            pc->col = 0;
-            pc->row += pc->N;
-        }
-    }
-}
+#define CHUNK 1024     /* columns per pass of MR rows: their sums stay in L1 */
+#define PF_BYTES 16384 /* prefetch distance (measured: 16 KB or more) */
 
 static _Thread_local int32_t isum[MR * CHUNK] __attribute__((aligned(64)));
 
@@ -190,7 +172,7 @@ static ALWAYS_INLINE void rows_flush(int R, float *out, int ldo, const group_q *
  * used).  first: the group's first rows, so the sums start from 0, after the
  * previous group's sums here (prev, if any) are flushed to out: that work
  * overlaps the loads of this step instead of stalling between groups. */
-static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, size_t N, pf_cursor *pc, int k, int c,
+static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, size_t N, g2r_pf_cursor *pc, int k, int c,
                                     int nc, int first, const group_q *prev, int ldo) {
     __mmask64 lm = lanes64(nc);
     __m512i off = _mm512_set1_epi8((char)0x80), e[2][4];
@@ -205,7 +187,7 @@ static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, siz
         }
         interleave4(w[0], w[1], w[2], w[3], e[h]);
     }
-    pf_lines(pc, 4 * S);
+    for (int i = 0; i < 4 * S; i++) g2r_pf_next(pc);
     if (first && prev) rows_flush(R, prev->dst, ldo, prev, c, nc);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -232,7 +214,7 @@ static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, size_
                                      const g2r_matrix *w, int n0, int nc, int g0, int g1) {
     int K = w->rows, N = w->cols, g = w->group;
     int ahead = PF_BYTES / nc < 8 ? 8 : PF_BYTES / nc; /* rows */
-    pf_cursor pc = {(const int8_t *)w->data + (size_t)(g0 * g + ahead) * N + n0, (size_t)N, 0, nc};
+    g2r_pf_cursor pc = {(const char *)w->data + (size_t)(g0 * g + ahead) * N + n0, (size_t)N, 0, nc};
     out += n0;
     for (int j = 0; j < (gstride ? g1 - g0 : 1); j++)
         for (int r = 0; r < R; r++)
@@ -314,7 +296,7 @@ int g2r_q8_slices_avx512(float *part, int ldo, size_t stride, const float *in, c
  *
  * Rows of W run along k, so 64 bytes of a row are 16 quads as they lie.
  * COLS_ROWS rows at a time (8 interleaved runs stream better than 16), the
- * next block prefetched, each keep one vector of partial sums per group; one
+ * weights ahead prefetched as one stream, each keep one vector of partial sums per group; one
  * reduction turns them into one vector of sums (lane = row). */
 
 #define COLS_ROWS 8
@@ -355,7 +337,7 @@ static ALWAYS_INLINE void cols_block(int vnni, float *out, const g2r_matrix *w, 
      * token): fetch those of the block after next (Q8 decode ~3% faster). */
     if (v + 3 * COLS_ROWS <= w->rows)
         for (int b = 0; b < COLS_ROWS * G; b += 16) _mm_prefetch((const char *)(scale + 2 * COLS_ROWS * G + b), _MM_HINT_T0);
-    /* the weights PF_BYTES ahead, as one stream (see the rows layout) */
+    /* the weights PF_BYTES ahead, as one stream (prefetch.h: Q8 logits +21%) */
     const int8_t *pf = (const int8_t *)w->data + (size_t)v * K + PF_BYTES;
     __m512i off = _mm512_set1_epi8((char)0x80);
     __m512 acc = _mm512_setzero_ps();
