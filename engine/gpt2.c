@@ -340,6 +340,11 @@ static void *alloc_floats(size_t n, int *failed) {
 
 static size_t cache_bytes(size_t n) { return (n * sizeof(float) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; }
 
+/* Floats in each of the K and V caches: [n_layer][n_slots][C]. */
+static size_t cache_floats(const g2r_config *cfg, int n_slots) {
+    return (size_t)cfg->n_layer * (size_t)n_slots * (size_t)cfg->n_embd;
+}
+
 static float *map_cache(size_t n, int *failed) {
     size_t bytes = cache_bytes(n);
     unsigned char *p = mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -385,9 +390,9 @@ g2r_status g2r_session_create(g2r_model *m, int max_seqs, int n_slots, int chunk
     chunk = imin(chunk, n_slots); /* a forward never adds more tokens than there are slots */
     const g2r_config *cfg = &m->w.cfg;
     size_t C = (size_t)cfg->n_embd, L = (size_t)cfg->n_layer;
-    size_t cache = L * (size_t)n_slots * C;
     if ((size_t)n_slots > SIZE_MAX / sizeof(float) / (L * C + 1))
         return g2r_fail(err, G2R_ENOMEM, "session: a cache of %d positions is too large", n_slots);
+    size_t cache = cache_floats(cfg, n_slots);
 
     g2r_session *s = calloc(1, sizeof *s);
     if (!s) return g2r_fail(err, G2R_ENOMEM, "session: out of memory");
@@ -477,9 +482,8 @@ void g2r_session_free(g2r_session *s) {
     g2r_cuda_session_free(s->cuda);
 #endif
     free(s->seqs);
-    size_t cache = (size_t)s->m->w.cfg.n_layer * (size_t)s->n_slots * (size_t)s->m->w.cfg.n_embd;
-    unmap_cache(s->k_cache, cache);
-    unmap_cache(s->v_cache, cache);
+    unmap_cache(s->k_cache, cache_floats(&s->m->w.cfg, s->n_slots));
+    unmap_cache(s->v_cache, cache_floats(&s->m->w.cfg, s->n_slots));
     free(s->x);
     free(s->xn);
     free(s->qkv);
