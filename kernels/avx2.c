@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/prefetch.h"
+
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 static const int32_t mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -135,15 +137,20 @@ static ALWAYS_INLINE __m256 finish(__m256 acc, const float *bias, int n, int cnt
 /* ------------------------------------------------------------------ matmul */
 
 /* Few rows (decode): stream the weights once, 4 rows at a time, accumulating
- * in out (column n at out[n - n0]). */
+ * in out (column n at out[n - n0]).  As in avx512.c, the 4 rows' 16-bit (and
+ * Q8) weights are prefetched as one stream in memory order (prefetch.h),
+ * PF_BYTES and at least 4 rows ahead; F32 does without. */
+#define PF_BYTES 16384
+
+static ALWAYS_INLINE size_t esize(g2r_dtype dt) { return dt == G2R_DT_F32 ? 4 : dt == G2R_DT_Q8 ? 1 : 2; }
+
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
-                                     const wrow *rows, int n, int n0, int cnt, const float x[3][4]) {
+                                     const wrow *rows, int n, int n0, int cnt, const float x[3][4], g2r_pf_cursor *pc) {
     __m256 wv[4];
-    size_t es = dt == G2R_DT_Q8 ? 1 : 2, ahead = 4 * (size_t)w->cols * es;
+    size_t es = esize(dt);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        const char *p = (const char *)rows[r].q + (size_t)n * es;
-        if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) _mm_prefetch(p + ahead, _MM_HINT_T0);
+        if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) g2r_pf_next(pc);
         wv[r] = w_load(w, dt, rows[r], n, cnt);
     }
 #pragma GCC unroll 3
@@ -157,8 +164,11 @@ static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int
 }
 
 static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, int ldo, const float *in,
-                                      const g2r_matrix *w, int k, int n0, int n1) {
+                                      const g2r_matrix *w, int k, int n0, int n1, int ahead) {
     int K = w->rows, nf = n0 + ((n1 - n0) & ~7);
+    size_t es = esize(dt), stride = (size_t)w->cols * es;
+    g2r_pf_cursor pc = {(const char *)w->data + (size_t)(k + ahead) * stride + (size_t)n0 * es, stride, 0,
+                        (int)(((size_t)(n1 - n0) * es + 63) & ~(size_t)63)};
     wrow rows[4];
     float x[3][4];
 #pragma GCC unroll 4
@@ -167,8 +177,8 @@ static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, in
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) x[t][r] = in[(size_t)t * K + k + r];
     }
-    for (int n = n0; n < nf; n += 8) stream_vec(dt, T, R, out, ldo, w, rows, n, n0, 8, x);
-    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, n0, n1 - nf, x);
+    for (int n = n0; n < nf; n += 8) stream_vec(dt, T, R, out, ldo, w, rows, n, n0, 8, x, &pc);
+    if (nf < n1) stream_vec(dt, T, R, out, ldo, w, rows, nf, n0, n1 - nf, x, &pc);
 }
 
 /* out[t*ldo + n - n0] = the sum over rows [k0, k1), from zero in k order, for T <= 3 input rows. */
@@ -176,9 +186,11 @@ static ALWAYS_INLINE void stream_slice_t(g2r_dtype dt, int T, float *out, int ld
                                          const g2r_matrix *w, int k0, int k1, int n0, int n1) {
     for (int t = 0; t < T; t++)
         for (int n = 0; n < n1 - n0; n += 8) st(out + (size_t)t * ldo + n, clamp8(n1 - n0 - n), _mm256_setzero_ps());
+    int run = (int)((size_t)(n1 - n0) * esize(dt)), ahead = (PF_BYTES / run + 3) & ~3; /* rows */
+    if (ahead < 4) ahead = 4;
     int k = k0;
-    for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1);
-    for (; k < k1; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1);
+    for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);
+    for (; k < k1; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1, ahead);
 }
 
 static ALWAYS_INLINE void stream_slice(g2r_dtype dt, float *out, int ldo, const float *in, const g2r_matrix *w,

@@ -10,12 +10,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/prefetch.h"
+
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 #define Q8_MAX_K 8192 /* longest group (rows) or row (cols) quantised here */
 #define MR 4          /* input rows that share each load of weights */
 #define CHUNK 1024    /* columns per pass: the sums of MR rows stay in L1 */
-#define PF_ROWS 32    /* fetch weight rows this far ahead */
+#define PF_BYTES 16384 /* prefetch distance, as q8_avx512.c */
 
 static _Thread_local int8_t xq[MR][Q8_MAX_K] __attribute__((aligned(32)));
 static _Thread_local int32_t isum[MR][CHUNK] __attribute__((aligned(32)));
@@ -85,7 +87,10 @@ static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
     return m / 127.0f;
 }
 
-/* ------------------------------------------------------- rows layout: W[K][N] */
+/* ------------------------------------------------------- rows layout: W[K][N]
+ *
+ * A step loads 4 rows of 32 columns: 4 interleaved streams, prefetched as
+ * one in memory order (prefetch.h), PF_BYTES and at least 4 rows ahead. */
 
 /* Four rows of 32 columns as (k..k+3) quads: lane 4L+i of e[m] = column 16L + 4m + i. */
 static ALWAYS_INLINE void interleave4(__m256i r0, __m256i r1, __m256i r2, __m256i r3, __m256i e[4]) {
@@ -105,15 +110,14 @@ static ALWAYS_INLINE void columns(const __m256i a[4], __m256i c[4]) {
     c[3] = _mm256_permute2x128_si256(a[2], a[3], 0x31);
 }
 
-/* isum[r][c, c+32) += rows k..k+3 (at q, N apart) times R rows' int8 inputs at k. */
-static ALWAYS_INLINE void rows_step(int R, const int8_t *q, size_t N, int k, int c, int nc) {
+/* isum[r][c, c+32) += rows k..k+3 (at q, N apart) times R rows' int8 inputs at
+ * k; the 4 lines of each 64 columns are prefetched at the first 32. */
+static ALWAYS_INLINE void rows_step(int R, const int8_t *q, size_t N, g2r_pf_cursor *pc, int k, int c, int nc) {
     __m256i off = _mm256_set1_epi8((char)0x80), w[4], e[4];
+    if (c % 64 == 0)
+        for (int i = 0; i < 4; i++) g2r_pf_next(pc);
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        const int8_t *p = q + (size_t)i * N;
-        _mm_prefetch((const char *)(p + PF_ROWS * N), _MM_HINT_T0);
-        w[i] = _mm256_xor_si256(ld_bytes(p, nc), off);
-    }
+    for (int i = 0; i < 4; i++) w[i] = _mm256_xor_si256(ld_bytes(q + (size_t)i * N, nc), off);
     interleave4(w[0], w[1], w[2], w[3], e);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -151,6 +155,8 @@ static ALWAYS_INLINE void rows_flush(int R, float *out, int ldo, const float *ws
 static ALWAYS_INLINE void rows_block(int R, float *out, int ldo, size_t gstride, const float *in, const g2r_matrix *w,
                                      int n0, int nc, int g0, int g1) {
     int K = w->rows, N = w->cols, g = w->group;
+    int ahead = PF_BYTES / nc < 4 ? 4 : PF_BYTES / nc; /* rows */
+    g2r_pf_cursor pc = {(const char *)w->data + (size_t)(g0 * g + ahead) * N + n0, (size_t)N, 0, (nc + 63) & ~63};
     for (int j = 0; j < (gstride ? g1 - g0 : 1); j++)
         for (int r = 0; r < R; r++)
             for (int n = 0; n < nc; n += 8) st(out + j * gstride + (size_t)r * ldo + n0 + n, nc - n, _mm256_setzero_ps());
@@ -165,7 +171,7 @@ static ALWAYS_INLINE void rows_block(int R, float *out, int ldo, size_t gstride,
         }
         const int8_t *q = (const int8_t *)w->data + (size_t)k0 * N + n0;
         for (int k = 0; k < g; k += 4)
-            for (int c = 0; c < nc; c += 32) rows_step(R, q + (size_t)k * N + c, (size_t)N, k, c, nc - c);
+            for (int c = 0; c < nc; c += 32) rows_step(R, q + (size_t)k * N + c, (size_t)N, &pc, k, c, nc - c);
         float *dst = out + (size_t)(k0 / g - g0) * gstride + n0;
         rows_flush(R, dst, ldo, w->scale + (size_t)(k0 / g) * N + n0, xs, corr, nc);
     }
