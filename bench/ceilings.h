@@ -15,4 +15,13 @@ double g2r_ceiling_fma_gflops(int n_threads, double seconds, const char **isa);
  * allocate the buffer. */
 double g2r_ceiling_read_gbs(int n_threads, int mib, double seconds);
 
+/* Decode-order reads in GB/s: the weight matrices of the model at path, the
+ * bytes a batch-1 decode step streams, in its order and split (per layer the
+ * QKV, projection, MLP and MLP projection matrices, then wte; each in
+ * n_threads contiguous parts, one per thread, one pool run per matrix), read
+ * with no arithmetic.  Beside the read ceiling it tells how much of a gap is
+ * the access pattern (short per-matrix runs, a barrier after each) and how
+ * much the kernels.  -1 if the file cannot be loaded. */
+double g2r_ceiling_decode_reads_gbs(const char *path, int n_threads, double seconds);
+
 #endif

@@ -42,6 +42,7 @@ TEST(bench_cli_runs_on_a_tiny_model_and_writes_json) {
     CHECK_CONTAINS(text, "prefill 16x64");
     CHECK_CONTAINS(text, "of FMA ceiling");
     CHECK_CONTAINS(text, "top-1 agreement");
+    CHECK_CONTAINS(text, "of decode-order reads");
     free(text);
 
     text = slurp(json, &n);
@@ -56,6 +57,7 @@ TEST(bench_cli_runs_on_a_tiny_model_and_writes_json) {
         CHECK(num(r, "prefill_16x64_tok_s") > 0 && num(r, "prefill_1x512_tok_s") > 0);
         CHECK(num(r, "decode_tok_s") > 0 && num(r, "ttft_ms") > 0 && num(r, "load_ms") >= 0);
         CHECK(num(r, "decode_tokens") >= 1 && num(r, "decode_tokens") <= 4);
+        CHECK(num(r, "decode_order_read_gbs") > 0);
     }
     const g2r_json *acc = g2r_json_get(root, "accuracy");
     REQUIRE(acc && acc->n == 1);
