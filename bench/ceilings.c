@@ -221,7 +221,11 @@ __attribute__((target("avx512f"))) static uint64_t bytes_avx512(const unsigned c
         a2 = _mm512_add_epi32(a2, _mm512_loadu_si512(p + i + 128));
         a3 = _mm512_add_epi32(a3, _mm512_loadu_si512(p + i + 192));
     }
-    return (uint64_t)(uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)));
+    uint32_t f[16]; /* summed as unsigned: _mm512_reduce_add_epi32 adds as int, which may overflow */
+    _mm512_storeu_si512(f, _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)));
+    uint64_t s = 0;
+    for (int i = 0; i < 16; i++) s += f[i];
+    return s;
 }
 
 __attribute__((target("avx2"))) static uint64_t bytes_avx2(const unsigned char *p, size_t n) {
