@@ -83,7 +83,7 @@ typedef struct {
     double start;
     long blocks[1024];  /* per thread */
     double elapsed[1024];
-    volatile float sink;
+    float sink[1024]; /* per task: the sums are kept, and no two threads write one place */
 } fma_job;
 
 static void fma_task(void *ctx, int task, int thread) {
@@ -93,11 +93,11 @@ static void fma_task(void *ctx, int task, int thread) {
     double t0 = now(), t;
     do {
 #if defined(__x86_64__)
-        if (j->isa == ISA_AVX512) j->sink = fma_avx512(FMA_ITERS / 8);
-        else if (j->isa == ISA_AVX2) j->sink = fma_avx2(FMA_ITERS / 8);
+        if (j->isa == ISA_AVX512) j->sink[task] = fma_avx512(FMA_ITERS / 8);
+        else if (j->isa == ISA_AVX2) j->sink[task] = fma_avx2(FMA_ITERS / 8);
         else
 #endif
-            j->sink = fma_scalar(FMA_ITERS / 8);
+            j->sink[task] = fma_scalar(FMA_ITERS / 8);
         blocks++;
         t = now() - t0;
     } while (t < j->seconds);
@@ -167,7 +167,7 @@ typedef struct {
     int isa, n_threads;
     const float *buf;
     size_t n; /* floats */
-    volatile float sink;
+    float sink[1024]; /* per task, as fma_job's */
 } bw_job;
 
 static void bw_task(void *ctx, int task, int thread) {
@@ -176,11 +176,11 @@ static void bw_task(void *ctx, int task, int thread) {
     size_t per = j->n / (size_t)j->n_threads / 64 * 64;
     const float *p = j->buf + per * (size_t)task;
 #if defined(__x86_64__)
-    if (j->isa == ISA_AVX512) j->sink = sum_avx512(p, per);
-    else if (j->isa == ISA_AVX2) j->sink = sum_avx2(p, per);
+    if (j->isa == ISA_AVX512) j->sink[task] = sum_avx512(p, per);
+    else if (j->isa == ISA_AVX2) j->sink[task] = sum_avx2(p, per);
     else
 #endif
-        j->sink = sum_scalar(p, per);
+        j->sink[task] = sum_scalar(p, per);
 }
 
 double g2r_ceiling_read_gbs(int n_threads, int mib, double seconds) {
