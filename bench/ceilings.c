@@ -130,88 +130,9 @@ double g2r_ceiling_fma_gflops(int n_threads, double seconds, const char **isa) {
 
 /* ------------------------------------------------------------- bandwidth */
 
-#if defined(__x86_64__)
-__attribute__((target("avx512f"))) static float sum_avx512(const float *p, size_t n) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 64 <= n; i += 64) {
-        a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
-        a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
-        a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
-        a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-__attribute__((target("avx2"))) static float sum_avx2(const float *p, size_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 32 <= n; i += 32) {
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
-    }
-    float f[8];
-    _mm256_storeu_ps(f, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    return f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7];
-}
-#endif
-
-static float sum_scalar(const float *p, size_t n) {
-    float a[8] = {0};
-    for (size_t i = 0; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) a[k] += p[i + k];
-    return a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
-}
-
-typedef struct {
-    int isa, n_threads;
-    const float *buf;
-    size_t n; /* floats */
-    float sink[1024]; /* per task, as fma_job's */
-} bw_job;
-
-static void bw_task(void *ctx, int task, int thread) {
-    (void)thread;
-    bw_job *j = ctx;
-    size_t per = j->n / (size_t)j->n_threads / 64 * 64;
-    const float *p = j->buf + per * (size_t)task;
-#if defined(__x86_64__)
-    if (j->isa == ISA_AVX512) j->sink[task] = sum_avx512(p, per);
-    else if (j->isa == ISA_AVX2) j->sink[task] = sum_avx2(p, per);
-    else
-#endif
-        j->sink[task] = sum_scalar(p, per);
-}
-
-double g2r_ceiling_read_gbs(int n_threads, int mib, double seconds) {
-    if (n_threads < 1 || n_threads > 1024 || mib < 1) return -1;
-    size_t bytes = (size_t)mib << 20;
-    float *buf = aligned_alloc(64, bytes);
-    if (!buf) return -1;
-    memset(buf, 0, bytes); /* touch every page first */
-    g2r_pool *pool;
-    if (g2r_pool_new(n_threads, &pool, NULL) != G2R_OK) {
-        free(buf);
-        return -1;
-    }
-    bw_job j = {.isa = best_isa(), .n_threads = n_threads, .buf = buf, .n = bytes / sizeof(float)};
-    size_t per = j.n / (size_t)n_threads / 64 * 64;
-    double best = 0, t_end = now() + seconds;
-    do { /* best of several passes: the least disturbed one */
-        double t0 = now();
-        g2r_pool_run(pool, n_threads, bw_task, &j);
-        double gbs = (double)per * (size_t)n_threads * sizeof(float) / (now() - t0) / 1e9;
-        if (gbs > best) best = gbs;
-    } while (now() < t_end);
-    g2r_pool_free(pool);
-    free(buf);
-    return best;
-}
-
-/* ---------------------------------------------------- decode-order reads */
-
-/* Integer sums of bytes (weights read as floats could be denormals, which
- * some CPUs add slowly); unaligned loads, the tail past whole vectors skipped. */
+/* Integer sums of bytes, several independent accumulators so the loads never
+ * wait on each other (weights read as floats could be denormals, which some
+ * CPUs add slowly); unaligned loads, the tail past whole vectors skipped. */
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) static uint64_t bytes_avx512(const unsigned char *p, size_t n) {
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
@@ -253,14 +174,14 @@ static uint64_t bytes_scalar(const unsigned char *p, size_t n) {
     return a[0] + a[1] + a[2] + a[3];
 }
 
+/* A range read by n_threads tasks, one contiguous part each. */
 typedef struct {
     int isa, n_threads;
     const unsigned char *p;
     size_t n;
-    atomic_uint_fast64_t sink;
+    atomic_uint_fast64_t sink; /* the sums are kept, and no two threads write one place unsynchronised */
 } range_job;
 
-/* Part `task` of n_threads contiguous parts of the range. */
 static void range_task(void *ctx, int task, int thread) {
     (void)thread;
     range_job *j = ctx;
@@ -275,6 +196,33 @@ static void range_task(void *ctx, int task, int thread) {
         s = bytes_scalar(p, b - a);
     atomic_fetch_xor_explicit(&j->sink, s, memory_order_relaxed);
 }
+
+double g2r_ceiling_read_gbs(int n_threads, int mib, double seconds) {
+    if (n_threads < 1 || n_threads > 1024 || mib < 1) return -1;
+    size_t bytes = (size_t)mib << 20;
+    unsigned char *buf = aligned_alloc(64, bytes);
+    if (!buf) return -1;
+    memset(buf, 0, bytes); /* touch every page first */
+    g2r_pool *pool;
+    if (g2r_pool_new(n_threads, &pool, NULL) != G2R_OK) {
+        free(buf);
+        return -1;
+    }
+    range_job j = {.isa = best_isa(), .n_threads = n_threads, .p = buf, .n = bytes};
+    atomic_init(&j.sink, 0);
+    double best = 0, t_end = now() + seconds;
+    do { /* best of several passes: the least disturbed one */
+        double t0 = now();
+        g2r_pool_run(pool, n_threads, range_task, &j);
+        double gbs = (double)bytes / (now() - t0) / 1e9;
+        if (gbs > best) best = gbs;
+    } while (now() < t_end);
+    g2r_pool_free(pool);
+    free(buf);
+    return best;
+}
+
+/* ---------------------------------------------------- decode-order reads */
 
 static size_t read_matrix(g2r_pool *pool, range_job *j, const g2r_matrix *m) {
     j->p = m->data;

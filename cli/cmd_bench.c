@@ -7,8 +7,8 @@
  *   tokens; time to first token = model load + prompt + first token.
  * Every time is the best of --reps runs.  Ratios: prefill against the FMA
  * ceiling with the same threads (matmul flops per token), decode against the
- * read ceiling measured just before it (the better of 1 and N threads; weight
- * bytes each token reads). */
+ * best read probe just before and just after it (1 and N threads; weight
+ * bytes each token reads) and against decode-order reads of the same weights. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ typedef struct {
     double load_ms, ttft_ms, prefill_16x64, prefill_1x512, decode, rss_mb;
     double bytes_per_token; /* weights one decode step reads */
     int decode_tokens;      /* tokens generated (fewer than asked at <|endoftext|>) */
-    double read_gbs;        /* the read ceiling measured just before this decode */
+    double read_gbs;        /* the best read probe just before and just after this decode */
     double order_gbs;       /* decode-order reads of the same weights (ceilings.h), around this decode */
 } run;
 

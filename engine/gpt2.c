@@ -354,7 +354,7 @@ static float *map_cache(size_t n, int *failed) {
     }
     size_t head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE; /* trim to a 2 MB boundary */
     if (head) munmap(p, head);
-    if (HUGE_PAGE - head) munmap(p + head + bytes, HUGE_PAGE - head);
+    munmap(p + head + bytes, HUGE_PAGE - head); /* head < HUGE_PAGE: a tail is always left */
 #ifdef MADV_HUGEPAGE
     madvise(p + head, bytes, MADV_HUGEPAGE);
 #endif
