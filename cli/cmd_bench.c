@@ -8,7 +8,8 @@
  * Every time is the best of --reps runs.  Ratios: prefill against the FMA
  * ceiling with the same threads (matmul flops per token), decode against the
  * best read probe just before and just after it (1 and N threads; weight
- * bytes each token reads) and against decode-order reads of the same weights. */
+ * bytes each token reads), against decode-order reads of the same weights,
+ * and in short windows against probes in the same bandwidth state. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,15 @@ static void help(void) {
            "  --torch SCRIPT     PyTorch peer (default bench/torch_peer.py); --no-torch skips it\n");
 }
 
+/* Decode windows grouped by the read probe around them: one group per
+ * bandwidth state this VM's memory was seen in. */
+enum { MAX_STATES = 3 };
+typedef struct {
+    int n;           /* windows in this state */
+    double read_gbs; /* their median read probe */
+    double fraction; /* their median decode GB/s over read probe */
+} same_state;
+
 typedef struct {
     const char *label, *path;
     int ok;
@@ -46,6 +56,8 @@ typedef struct {
     int decode_tokens;      /* tokens generated (fewer than asked at <|endoftext|>) */
     double read_gbs;        /* the best read probe just before and just after this decode */
     double order_gbs;       /* decode-order reads of the same weights (ceilings.h), around this decode */
+    same_state states[MAX_STATES]; /* decode against the read probe in the same bandwidth state */
+    int n_states, windows, steady;  /* windows timed; those whose two probes agreed */
 } run;
 
 typedef struct {
@@ -53,6 +65,7 @@ typedef struct {
     g2r_options opt;
     int probe_mib, probe_threads; /* read probe: buffer, threads */
     double probe_s;               /* seconds per probe */
+    int windows, window_new;      /* same-state decode windows, tokens each */
 } settings;
 
 static g2r_status oom(g2r_error *err) {
@@ -189,6 +202,77 @@ static g2r_status time_generation(run *r, const settings *set, g2r_error *err) {
     return st;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* This VM's memory bandwidth flips between states (~50 and ~100 GB/s for
+ * the same probe) within seconds, so a probe before or after a whole decode
+ * run may be from another state than the decode.  Here: short decodes, each
+ * between two short probes; a window is steady when its two probes agree
+ * within 10%, and its fraction is decode GB/s over their mean (the probes
+ * read a quarter of the ceiling's buffer, still far past the caches).  Steady
+ * windows are grouped by probe (a new group past 1.25x the group's lowest),
+ * and each group reports its medians. */
+typedef struct {
+    double probe, fraction;
+} window;
+
+static int cmp_window(const void *a, const void *b) { return cmp_double(&((const window *)a)->probe, &((const window *)b)->probe); }
+
+static void group_states(run *r, window *w, int n) {
+    qsort(w, (size_t)n, sizeof *w, cmp_window);
+    double probes[64], fractions[64];
+    r->n_states = 0;
+    for (int i = 0; i < n && r->n_states < MAX_STATES;) {
+        int j = i;
+        while (j < n && j - i < 64 && w[j].probe <= 1.25 * w[i].probe) j++;
+        for (int k = i; k < j; k++) probes[k - i] = w[k].probe, fractions[k - i] = w[k].fraction;
+        same_state *g = &r->states[r->n_states++];
+        g->n = j - i;
+        g->read_gbs = median(probes, j - i);
+        g->fraction = median(fractions, j - i);
+        i = j;
+    }
+}
+
+static g2r_status time_windows(run *r, const settings *set, g2r_error *err) {
+    enum { MAX_WINDOWS = 64 };
+    int P = set->n_prompt, N = set->window_new, W = set->windows < MAX_WINDOWS ? set->windows : MAX_WINDOWS;
+    int *prompt = malloc((size_t)P * sizeof *prompt), *out = malloc((size_t)N * sizeof *out);
+    stamps ts = {malloc((size_t)N * sizeof(double)), 0, N};
+    window w[MAX_WINDOWS];
+    g2r_model *m = NULL;
+    g2r_status st = !prompt || !out || !ts.t ? oom(err) : g2r_model_load(r->path, &set->opt, &m, err);
+    r->windows = r->steady = 0;
+    for (int i = 0; i < W && !st; i++) {
+        random_ids(prompt, P, g2r_model_config(m).n_vocab, 13 + (uint64_t)i);
+        g2r_sampler smp = {.temperature = 0, .max_new = N};
+        int n_out = 0;
+        ts.n = 0;
+        double before = g2r_ceiling_read_gbs(set->probe_threads, set->probe_mib / 4, set->probe_s / 4);
+        st = g2r_generate(m, prompt, P, &smp, out, N, &n_out, on_token, &ts, err);
+        double after = g2r_ceiling_read_gbs(set->probe_threads, set->probe_mib / 4, set->probe_s / 4);
+        if (st || ts.n < 2) continue;
+        r->windows++;
+        double gbs = (ts.n - 1) / (ts.t[ts.n - 1] - ts.t[0]) * r->bytes_per_token / 1e9, mean = 0.5 * (before + after);
+        if (before > 0 && after > 0 && fabs(before - after) <= 0.1 * (before > after ? before : after))
+            w[r->steady++] = (window){mean, gbs / mean};
+    }
+    group_states(r, w, r->steady);
+    g2r_model_free(m);
+    free(prompt);
+    free(out);
+    free(ts.t);
+    return st;
+}
+
 static g2r_status bench_model(run *r, const settings *set, g2r_error *err) {
     g2r_model *m;
     g2r_status st = g2r_model_load(r->path, &set->opt, &m, err);
@@ -215,6 +299,7 @@ static g2r_status bench_model(run *r, const settings *set, g2r_error *err) {
     if (after > r->read_gbs) r->read_gbs = after;
     after = g2r_ceiling_decode_reads_gbs(r->path, set->probe_threads, set->probe_s);
     if (after > r->order_gbs) r->order_gbs = after;
+    if (!st) st = time_windows(r, set, err);
     r->ok = st == G2R_OK;
     return st;
 }
@@ -366,6 +451,11 @@ static void print_table(const g2r_model_info *in, const ceilings *c, const run *
         printf("\n               = %5.1f%% of decode-order reads (%.1f GB/s: the same weights, same order and split, no"
                " arithmetic)\n",
                100 * gbs / r->order_gbs, r->order_gbs);
+        printf("               same state (%d of %d windows steady):", r->steady, r->windows);
+        for (int j = 0; j < r->n_states; j++)
+            printf("%s %5.1f%% at %.1f GB/s (%d)", j ? "," : "", 100 * r->states[j].fraction, r->states[j].read_gbs,
+                   r->states[j].n);
+        printf("\n");
     }
     if (n_acc) {
         printf("\naccuracy against F32 (%d prompts x %d tokens, logits at every position):\n", ACC_SEQS, ACC_LEN);
@@ -415,6 +505,16 @@ static g2r_status write_json(const char *path, const g2r_model_info *in, const c
         json_num(f, "decode_read_gbs", r->read_gbs, 1);
         json_num(f, "decode_read_fraction", r->decode * r->bytes_per_token / 1e9 / r->read_gbs, 1);
         json_num(f, "decode_order_read_gbs", r->order_gbs, 1);
+        json_num(f, "decode_windows", r->windows, 1);
+        json_num(f, "decode_windows_steady", r->steady, 1);
+        fprintf(f, "\"decode_same_state\": [");
+        for (int j = 0; j < r->n_states; j++) {
+            fprintf(f, "%s{\"windows\": %d, ", j ? ", " : "", r->states[j].n);
+            json_num(f, "read_gbs", r->states[j].read_gbs, 1);
+            json_num(f, "fraction", r->states[j].fraction, 0);
+            fprintf(f, "}");
+        }
+        fprintf(f, "], ");
         json_num(f, "prefill_16x64_vs_torch", tr->ok ? r->prefill_16x64 / tr->prefill_16x64 : NAN, 1);
         json_num(f, "decode_vs_torch", tr->ok ? r->decode / tr->decode : NAN, 0);
         fprintf(f, "}");
@@ -511,6 +611,7 @@ int cmd_bench(int argc, char **argv) {
     c.read1 = g2r_ceiling_read_gbs(1, mib, probe_s * 2);
     c.readn = g2r_ceiling_read_gbs(in.n_threads, mib, probe_s * 2);
     set.probe_mib = mib, set.probe_s = probe_s, set.probe_threads = in.n_threads;
+    set.windows = set.quick ? 2 : 12, set.window_new = set.quick ? 8 : 64;
 
     run runs[4] = {{.label = "F32", .path = mo.path}, {.label = "F16", .path = paths[0]},
                    {.label = "BF16", .path = paths[1]}, {.label = "Q8", .path = paths[2]}};

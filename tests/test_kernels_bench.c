@@ -43,6 +43,7 @@ TEST(bench_cli_runs_on_a_tiny_model_and_writes_json) {
     CHECK_CONTAINS(text, "of FMA ceiling");
     CHECK_CONTAINS(text, "top-1 agreement");
     CHECK_CONTAINS(text, "of decode-order reads");
+    CHECK_CONTAINS(text, "windows steady");
     free(text);
 
     text = slurp(json, &n);
@@ -58,6 +59,16 @@ TEST(bench_cli_runs_on_a_tiny_model_and_writes_json) {
         CHECK(num(r, "decode_tok_s") > 0 && num(r, "ttft_ms") > 0 && num(r, "load_ms") >= 0);
         CHECK(num(r, "decode_tokens") >= 1 && num(r, "decode_tokens") <= 4);
         CHECK(num(r, "decode_order_read_gbs") > 0);
+        /* same-state windows: each steady one lands in exactly one state */
+        double windows = num(r, "decode_windows"), steady = num(r, "decode_windows_steady"), grouped = 0;
+        CHECK(windows == 2 && steady >= 0 && steady <= windows);
+        const g2r_json *ss = g2r_json_get(r, "decode_same_state");
+        REQUIRE(ss && ss->type == G2R_JSON_ARRAY);
+        for (const g2r_json *g = ss->child; g; g = g->next) {
+            CHECK(num(g, "windows") >= 1 && num(g, "read_gbs") > 0 && num(g, "fraction") > 0);
+            grouped += num(g, "windows");
+        }
+        CHECK(grouped == steady);
     }
     const g2r_json *acc = g2r_json_get(root, "accuracy");
     REQUIRE(acc && acc->n == 1);
