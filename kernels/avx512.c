@@ -146,12 +146,15 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 
 /* ------------------------------------------------------------------ matmul */
 
-/* Few rows (decode): stream the weights once, R = 4 rows of them at a time,
- * accumulating in out itself (it stays in L1); T <= 3 input rows share each load.
+/* Few rows (decode): stream the weights once, accumulating in out itself (it
+ * stays in L1); T <= 3 input rows share each load.
  *
- * The R rows are R interleaved streams: 16-bit weights are prefetched as one
- * (prefetch.h), PF_BYTES and at least R rows ahead (BF16 decode +5%).  F32
- * rows, twice as long, do without (measured no better). */
+ * F32 takes R = 4 rows a step (a quarter of the trips through out; one row a
+ * step measured slower, with or without prefetches).  16-bit weights take one
+ * row a step, read as one stream and prefetched PF_BYTES ahead (prefetch.h):
+ * 4 rows side by side are 4 interleaved streams, and in this VM's fast
+ * memory state they read ~12% slower (F16 and BF16 decode, ~20 runs each
+ * way; the same in the slow state). */
 #define PF_BYTES 16384
 
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
@@ -199,7 +202,8 @@ static ALWAYS_INLINE void stream_slice_t(g2r_dtype dt, int T, float *out, int ld
     int run = (int)((size_t)(n1 - n0) * esize(dt)), ahead = (PF_BYTES / run + 3) & ~3; /* rows */
     if (ahead < 4) ahead = 4;
     int k = k0;
-    for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);
+    if (dt == G2R_DT_F32)
+        for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);
     for (; k < k1; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1, ahead);
 }
 
