@@ -39,8 +39,9 @@ static void help(void) {
 }
 
 /* Decode windows grouped by the read probe around them: one group per
- * bandwidth state this VM's memory was seen in. */
-enum { MAX_STATES = 3 };
+ * bandwidth state this VM's memory was seen in (groups span 1.25x, so 8
+ * cover probes 5x apart). */
+enum { MAX_WINDOWS = 64, MAX_STATES = 8 };
 typedef struct {
     int n;           /* windows in this state */
     double read_gbs; /* their median read probe */
@@ -224,15 +225,18 @@ typedef struct {
     double probe, fraction;
 } window;
 
-static int cmp_window(const void *a, const void *b) { return cmp_double(&((const window *)a)->probe, &((const window *)b)->probe); }
+static int cmp_window(const void *a, const void *b) {
+    return cmp_double(&((const window *)a)->probe, &((const window *)b)->probe);
+}
 
+/* the n <= MAX_WINDOWS steady windows into r->states */
 static void group_states(run *r, window *w, int n) {
     qsort(w, (size_t)n, sizeof *w, cmp_window);
-    double probes[64], fractions[64];
+    double probes[MAX_WINDOWS], fractions[MAX_WINDOWS];
     r->n_states = 0;
     for (int i = 0; i < n && r->n_states < MAX_STATES;) {
         int j = i;
-        while (j < n && j - i < 64 && w[j].probe <= 1.25 * w[i].probe) j++;
+        while (j < n && w[j].probe <= 1.25 * w[i].probe) j++;
         for (int k = i; k < j; k++) probes[k - i] = w[k].probe, fractions[k - i] = w[k].fraction;
         same_state *g = &r->states[r->n_states++];
         g->n = j - i;
@@ -243,7 +247,6 @@ static void group_states(run *r, window *w, int n) {
 }
 
 static g2r_status time_windows(run *r, const settings *set, g2r_error *err) {
-    enum { MAX_WINDOWS = 64 };
     int P = set->n_prompt, N = set->window_new, W = set->windows < MAX_WINDOWS ? set->windows : MAX_WINDOWS;
     int *prompt = malloc((size_t)P * sizeof *prompt), *out = malloc((size_t)N * sizeof *out);
     stamps ts = {malloc((size_t)N * sizeof(double)), 0, N};
