@@ -149,14 +149,15 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 /* Few rows (decode): stream the weights once, accumulating in out itself (it
  * stays in L1); T <= 3 input rows share each load.
  *
- * F32 takes R = 4 rows a step (a quarter of the trips through out; one row a
- * step measured slower, with or without prefetches).  16-bit weights for one
- * input row take one row a step, read as one stream and prefetched PF_BYTES
- * ahead (prefetch.h): 4 rows side by side are 4 interleaved streams, and in
- * this VM's fast memory state they read ~12% slower (F16 and BF16 decode, ~20
- * runs each way; the same in the slow state).  2-3 input rows keep 4 rows a
- * step: one row a step would cost each weight row T trips through out (not
- * measured: the bench decodes one sequence). */
+ * F32 (and Q8 widened here) takes R = 4 rows a step: a quarter of the trips
+ * through out (F32 one row a step measured slower, with or without
+ * prefetches).  16-bit weights for one input row take one row a step, read
+ * as one stream and prefetched PF_BYTES ahead (prefetch.h): 4 rows side by
+ * side are 4 interleaved streams, and in this VM's fast memory state they
+ * read ~12% slower (F16 and BF16 decode, ~20 runs each way; the same in the
+ * slow state).  2-3 input rows keep 4 rows a step: one row a step would cost
+ * each weight row T trips through out (not measured: the bench decodes one
+ * sequence). */
 #define PF_BYTES 16384
 
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
@@ -204,7 +205,8 @@ static ALWAYS_INLINE void stream_slice_t(g2r_dtype dt, int T, float *out, int ld
     int run = (int)((size_t)(n1 - n0) * esize(dt)), ahead = (PF_BYTES / run + 3) & ~3; /* rows */
     if (ahead < 4) ahead = 4;
     int k = k0;
-    if (dt == G2R_DT_F32 || T > 1)
+    int one_row = T == 1 && (dt == G2R_DT_F16 || dt == G2R_DT_BF16);
+    if (!one_row)
         for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);
     for (; k < k1; k++) stream_rows(dt, T, 1, out, ldo, in, w, k, n0, n1, ahead);
 }
