@@ -163,6 +163,12 @@ static int on_token(int id, void *user) {
     return 0;
 }
 
+/* Tokens a second after the first stamp (a random model may still say
+ * <|endoftext|> early: the rate is over what came); 0 under two stamps. */
+static double rate_after_first(const stamps *s) {
+    return s->n > 1 ? (s->n - 1) / (s->t[s->n - 1] - s->t[0]) : 0;
+}
+
 /* Greedy g2r_generate from a fresh load (best of reps): time to first token =
  * load + prompt + first token; decode rate from the tokens after the first. */
 static g2r_status time_generation(run *r, const settings *set, g2r_error *err) {
@@ -185,9 +191,7 @@ static g2r_status time_generation(run *r, const settings *set, g2r_error *err) {
         if (!st && ts.n > 0) {
             if (rep == 0 || 1e3 * t_load < r->load_ms) r->load_ms = 1e3 * t_load;
             if (ts.t[0] - t0 < best_ttft) best_ttft = ts.t[0] - t0;
-            /* a random model may still say <|endoftext|> early: rate over what came */
-            if (ts.n > 1 && (ts.n - 1) / (ts.t[ts.n - 1] - ts.t[0]) > best_rate)
-                best_rate = (ts.n - 1) / (ts.t[ts.n - 1] - ts.t[0]);
+            if (rate_after_first(&ts) > best_rate) best_rate = rate_after_first(&ts);
             r->decode_tokens = ts.n;
         }
         r->rss_mb = rss_mb();
@@ -264,7 +268,7 @@ static g2r_status time_windows(run *r, const settings *set, g2r_error *err) {
         double after = g2r_ceiling_read_gbs(set->probe_threads, set->probe_mib / 4, set->probe_s / 4);
         if (st || ts.n < 2) continue;
         r->windows++;
-        double gbs = (ts.n - 1) / (ts.t[ts.n - 1] - ts.t[0]) * r->bytes_per_token / 1e9, mean = 0.5 * (before + after);
+        double gbs = rate_after_first(&ts) * r->bytes_per_token / 1e9, mean = 0.5 * (before + after);
         if (before > 0 && after > 0 && fabs(before - after) <= 0.1 * (before > after ? before : after))
             w[r->steady++] = (window){mean, gbs / mean};
     }
