@@ -145,7 +145,7 @@ static ALWAYS_INLINE __m256 finish(__m256 acc, const float *bias, int n, int cnt
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
                                      const wrow *rows, int n, int n0, int cnt, const float x[3][4], g2r_pf_cursor *pc) {
     __m256 wv[4];
-    size_t es = w_esize(dt);
+    size_t es = g2r_dtype_size(dt);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) g2r_pf_next(pc);
@@ -164,7 +164,7 @@ static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int
 static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, int ldo, const float *in,
                                       const g2r_matrix *w, int k, int n0, int n1, int ahead) {
     int K = w->rows, nf = n0 + ((n1 - n0) & ~7);
-    size_t es = w_esize(dt), stride = (size_t)w->cols * es;
+    size_t es = g2r_dtype_size(dt), stride = (size_t)w->cols * es;
     g2r_pf_cursor pc = {(const char *)w->data + (size_t)(k + ahead) * stride + (size_t)n0 * es, stride, 0,
                         (int)(((size_t)(n1 - n0) * es + 63) & ~(size_t)63)};
     wrow rows[4];
@@ -184,7 +184,7 @@ static ALWAYS_INLINE void stream_slice_t(g2r_dtype dt, int T, float *out, int ld
                                          const g2r_matrix *w, int k0, int k1, int n0, int n1) {
     for (int t = 0; t < T; t++)
         for (int n = 0; n < n1 - n0; n += 8) st(out + (size_t)t * ldo + n, clamp8(n1 - n0 - n), _mm256_setzero_ps());
-    int run = (int)((size_t)(n1 - n0) * w_esize(dt)), ahead = (PF_BYTES / run + 3) & ~3; /* rows */
+    int run = (int)((size_t)(n1 - n0) * g2r_dtype_size(dt)), ahead = (PF_BYTES / run + 3) & ~3; /* rows */
     if (ahead < 4) ahead = 4;
     int k = k0;
     for (; k + 4 <= k1; k += 4) stream_rows(dt, T, 4, out, ldo, in, w, k, n0, n1, ahead);

@@ -158,7 +158,7 @@ static ALWAYS_INLINE __m512 finish(__m512 acc, const float *bias, int n, __mmask
 static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int ldo, const g2r_matrix *w,
                                      const wrow *rows, int n, int n0, __mmask16 m, __m512 x[3][4], g2r_pf_cursor *pc) {
     __m512 wv[4];
-    size_t es = w_esize(dt);
+    size_t es = g2r_dtype_size(dt);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         if (dt != G2R_DT_F32 && ((size_t)n * es) % 64 == 0) g2r_pf_next(pc);
@@ -177,7 +177,7 @@ static ALWAYS_INLINE void stream_vec(g2r_dtype dt, int T, int R, float *out, int
 static ALWAYS_INLINE void stream_rows(g2r_dtype dt, int T, int R, float *out, int ldo, const float *in,
                                       const g2r_matrix *w, int k, int n0, int n1, int ahead) {
     int K = w->rows, nf = n0 + ((n1 - n0) & ~15); /* [n0, nf): whole vectors */
-    size_t es = w_esize(dt), stride = (size_t)w->cols * es;
+    size_t es = g2r_dtype_size(dt), stride = (size_t)w->cols * es;
     g2r_pf_cursor pc = {(const char *)w->data + (size_t)(k + ahead) * stride + (size_t)n0 * es, stride, 0,
                     (int)(((size_t)(n1 - n0) * es + 63) & ~(size_t)63)};
     wrow rows[4];
@@ -197,7 +197,7 @@ static ALWAYS_INLINE void stream_slice_t(g2r_dtype dt, int T, float *out, int ld
                                          const g2r_matrix *w, int k0, int k1, int n0, int n1) {
     for (int t = 0; t < T; t++)
         for (int n = 0; n < n1 - n0; n += 16) st(out + (size_t)t * ldo + n, lanes(n1 - n0 - n), _mm512_setzero_ps());
-    int run = (int)((size_t)(n1 - n0) * w_esize(dt)), ahead = (PF_BYTES / run + 3) & ~3; /* rows */
+    int run = (int)((size_t)(n1 - n0) * g2r_dtype_size(dt)), ahead = (PF_BYTES / run + 3) & ~3; /* rows */
     if (ahead < 4) ahead = 4;
     int k = k0;
     int one_row = T == 1 && (dt == G2R_DT_F16 || dt == G2R_DT_BF16);
@@ -426,7 +426,7 @@ static void matmul_sum(float *out, int ldo, const float *part, size_t stride, in
 static ALWAYS_INLINE void nt_step(g2r_dtype dt, int NT, int NV, __m512 acc[4][8], const g2r_matrix *w,
                                   const wrow *rows, const float *const *x, int k, __mmask16 m, const char **pf) {
     __m512 wv[8];
-    size_t es = w_esize(dt);
+    size_t es = g2r_dtype_size(dt);
 #pragma GCC unroll 8
     for (int i = 0; i < NV; i++) {
         if (pf && ((size_t)k * es) % 64 == 0) {
@@ -488,7 +488,7 @@ static ALWAYS_INLINE void nt(g2r_dtype dt, float *out, int ldo, const float *in,
  * interleaved runs, so 16-bit rows are prefetched PF_BYTES ahead as one
  * stream, one line for each line loaded (BF16 decode +5%). */
 static ALWAYS_INLINE void nt1(g2r_dtype dt, float *out, const float *in, const g2r_matrix *w, int v0, int v1) {
-    size_t row = (size_t)w->cols * w_esize(dt);
+    size_t row = (size_t)w->cols * g2r_dtype_size(dt);
     for (int v = v0; v < v1; v += 4) {
         const char *pf = (const char *)w->data + (size_t)v * row + PF_BYTES;
         nt_block(dt, 1, 4, out, 0, in, w, 0, 1, v, v1 - v < 4 ? v1 - v : 4, dt == G2R_DT_F32 ? NULL : &pf);

@@ -3,16 +3,6 @@
 
 #include <stddef.h>
 
-size_t g2r_dtype_size(g2r_dtype t) {
-    switch (t) {
-    case G2R_DT_F32: return 4;
-    case G2R_DT_F16:
-    case G2R_DT_BF16: return 2;
-    case G2R_DT_Q8: return 1;
-    }
-    return 0;
-}
-
 const char *g2r_dtype_name(g2r_dtype t) {
     switch (t) {
     case G2R_DT_F32: return "F32";

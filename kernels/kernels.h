@@ -23,7 +23,17 @@ typedef enum {
     G2R_DT_Q8, /* int8 values, symmetric, float scales (layout: see q8 below) */
 } g2r_dtype;
 
-size_t g2r_dtype_size(g2r_dtype t); /* bytes per element (1 for Q8) */
+/* Bytes per element (1 for Q8); inline, so the kernels' inner loops fold it
+ * for their constant dtype. */
+static inline __attribute__((always_inline)) size_t g2r_dtype_size(g2r_dtype t) {
+    switch (t) {
+    case G2R_DT_F32: return 4;
+    case G2R_DT_F16:
+    case G2R_DT_BF16: return 2;
+    case G2R_DT_Q8: return 1;
+    }
+    return 0;
+}
 const char *g2r_dtype_name(g2r_dtype t);
 
 /* A weight matrix W of rows x cols, row-major: element (r, c) at data[r*cols + c].

@@ -14,11 +14,6 @@ typedef struct {
     const float *scale; /* Q8 rows layout: scale of (r, 0), indexed by column; cols layout: row r's groups */
 } wrow;
 
-/* Bytes per element: g2r_dtype_size, inlined for the inner loops. */
-static inline __attribute__((always_inline)) size_t w_esize(g2r_dtype dt) {
-    return dt == G2R_DT_F32 ? 4 : dt == G2R_DT_Q8 ? 1 : 2;
-}
-
 static inline __attribute__((always_inline)) wrow w_row(const g2r_matrix *w, g2r_dtype dt, int r) {
     size_t i = (size_t)r * (size_t)w->cols;
     wrow row = {0};
