@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "engine/pool.h"
@@ -197,15 +198,25 @@ static void range_task(void *ctx, int task, int thread) {
     atomic_fetch_xor_explicit(&j->sink, s, memory_order_relaxed);
 }
 
+/* The buffer sits in 2 MB pages where the kernel gives them (THP 'always'
+ * or 'madvise'): streamed from them, reads run ~5-20% faster than from 4 KB
+ * pages on the bench machine, and the weights are mapped the same way (see
+ * common/fileio.c), so the ceiling is the faster of the two. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
 double g2r_ceiling_read_gbs(int n_threads, int mib, double seconds) {
     if (n_threads < 1 || n_threads > 1024 || mib < 1) return -1;
-    size_t bytes = (size_t)mib << 20;
-    unsigned char *buf = aligned_alloc(64, bytes);
-    if (!buf) return -1;
+    size_t bytes = (size_t)mib << 20, len = bytes + HUGE_PAGE;
+    unsigned char *raw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return -1;
+    unsigned char *buf = (unsigned char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+#ifdef MADV_HUGEPAGE
+    madvise(buf, bytes, MADV_HUGEPAGE);
+#endif
     memset(buf, 0, bytes); /* touch every page first */
     g2r_pool *pool;
     if (g2r_pool_new(n_threads, &pool, NULL) != G2R_OK) {
-        free(buf);
+        munmap(raw, len);
         return -1;
     }
     range_job j = {.isa = best_isa(), .n_threads = n_threads, .p = buf, .n = bytes};
@@ -218,7 +229,7 @@ double g2r_ceiling_read_gbs(int n_threads, int mib, double seconds) {
         if (gbs > best) best = gbs;
     } while (now() < t_end);
     g2r_pool_free(pool);
-    free(buf);
+    munmap(raw, len);
     return best;
 }
 

@@ -47,5 +47,6 @@ int cli_duration(const char *cmd, const char *flag, const char *val, double *out
 int cli_profile_option(const char *cmd, int argc, char **argv, int *i, g2r_profile_params *pp, int *handled);
 int cli_pooling(const char *cmd, const char *val, g2r_pooling *out);
 int cmd_bench(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 #endif

@@ -25,15 +25,18 @@
 
 static void help(void) {
     printf("usage: gpt2rank bench -m F32_MODEL [--f16 FILE] [--bf16 FILE] [--q8 FILE] [-t N] [--kernels K]\n"
-           "                      [--reps R] [--new N] [--quick] [--json OUT] [--torch SCRIPT | --no-torch]\n"
+           "                      [--reps R] [--new N] [--quick] [--keep-cache] [--json OUT]\n"
+           "                      [--torch SCRIPT | --no-torch]\n"
            "Measures load time, time to first token, prefill (16 x 64 and 1 x 512 tokens) and batch-1\n"
            "decode (32-token prompt, 128 new) for each model given, the machine's FMA and read-bandwidth\n"
            "ceilings, PyTorch on the F32 model (when /usr/bin/python3 has torch), and the accuracy of each\n"
-           "other dtype against F32 (max relative logit error, top-1 agreement).  Prints a table.\n\n" CLI_MODEL_HELP
+           "other dtype against F32 (max relative logit error, top-1 agreement).  Prints a table.\n"
+           "Each model file is first re-read into 2 MB page-cache pages, as `gpt2rank cache` does.\n\n" CLI_MODEL_HELP
            "  --f16/--bf16/--q8 FILE  the same model converted (gpt2rank convert)\n"
            "  --reps R           best of R runs (default 3)\n"
            "  --new N            decode N tokens (default 128)\n"
            "  --quick            1 rep, 16 new tokens, short probes: checks that it all works\n"
+           "  --keep-cache       measure the files in the page-cache pages they are in now\n"
            "  --json OUT         also write the results as JSON\n"
            "  --torch SCRIPT     PyTorch peer (default bench/torch_peer.py); --no-torch skips it\n");
 }
@@ -57,12 +60,14 @@ typedef struct {
     int decode_tokens;      /* tokens generated (fewer than asked at <|endoftext|>) */
     double read_gbs;        /* the best read probe just before and just after this decode */
     double order_gbs;       /* decode-order reads of the same weights (ceilings.h), around this decode */
+    double huge_share;      /* share of the file in 2 MB page-cache pages (g2r_cache_huge) */
     same_state states[MAX_STATES]; /* decode against the read probe in the same bandwidth state */
     int n_states, windows, steady;  /* windows timed; those whose two probes agreed */
 } run;
 
 typedef struct {
     int reps, n_prompt, n_new, quick;
+    int recache; /* re-read each model into 2 MB pages first */
     g2r_options opt;
     int probe_mib, probe_threads; /* read probe: buffer, threads */
     double probe_s;               /* seconds per probe */
@@ -281,9 +286,10 @@ static g2r_status time_windows(run *r, const settings *set, g2r_error *err) {
 }
 
 static g2r_status bench_model(run *r, const settings *set, g2r_error *err) {
-    g2r_model *m;
-    g2r_status st = g2r_model_load(r->path, &set->opt, &m, err);
+    g2r_status st = g2r_cache_huge(r->path, set->recache, NULL, &r->huge_share, err);
     if (st) return st;
+    g2r_model *m;
+    if ((st = g2r_model_load(r->path, &set->opt, &m, err))) return st;
     g2r_model_info in;
     g2r_model_info_get(m, &in);
     snprintf(r->dtype, sizeof r->dtype, "%s", in.dtype);
@@ -426,9 +432,9 @@ static void print_table(const g2r_model_info *in, const ceilings *c, const run *
            T == 1 ? "" : "s");
     printf("ceilings: FMA %.0f GFLOP/s (1 thread), %.0f (%d); read %.1f GB/s (1 thread), %.1f (%d)\n\n", c->fma1,
            c->fman, T, c->read1, c->readn, T);
-    printf("%-8s %8s %8s %13s %13s %11s %8s\n", "dtype", "load ms", "TTFT ms", "prefill 16x64", "prefill 1x512",
-           "decode", "RSS MB");
-    printf("%-8s %8s %8s %13s %13s %11s %8s\n", "", "", "", "tok/s", "tok/s", "tok/s", "");
+    printf("%-8s %8s %8s %13s %13s %11s %8s %8s\n", "dtype", "load ms", "TTFT ms", "prefill 16x64", "prefill 1x512",
+           "decode", "RSS MB", "2MB pgs");
+    printf("%-8s %8s %8s %13s %13s %11s %8s %8s\n", "", "", "", "tok/s", "tok/s", "tok/s", "", "");
     for (int i = 0; i < n_runs; i++) {
         const run *r = &runs[i];
         if (!r->path) continue;
@@ -436,8 +442,8 @@ static void print_table(const g2r_model_info *in, const ceilings *c, const run *
             printf("%-8s failed\n", r->label);
             continue;
         }
-        printf("%-8s %8.1f %8.1f %13.0f %13.0f %11.1f %8.0f\n", r->dtype, r->load_ms, r->ttft_ms, r->prefill_16x64,
-               r->prefill_1x512, r->decode, r->rss_mb);
+        printf("%-8s %8.1f %8.1f %13.0f %13.0f %11.1f %8.0f %7.0f%%\n", r->dtype, r->load_ms, r->ttft_ms,
+               r->prefill_16x64, r->prefill_1x512, r->decode, r->rss_mb, 100 * r->huge_share);
     }
     if (tr->ok)
         printf("%-8s %8.1f %8.1f %13.0f %13.0f %11.1f %8s   (%s, F32; prefill via %s, decode via %s)\n",
@@ -507,6 +513,7 @@ static g2r_status write_json(const char *path, const g2r_model_info *in, const c
         json_num(f, "decode_tok_s", r->decode, 1);
         json_num(f, "decode_tokens", r->decode_tokens, 1);
         json_num(f, "rss_mb", r->rss_mb, 1);
+        json_num(f, "huge_page_share", r->huge_share, 1);
         json_num(f, "decode_bytes_per_token", r->bytes_per_token, 1);
         json_num(f, "prefill_fma_fraction", r->prefill_16x64 * flops_per_token / 1e9 / c->fman, 1);
         json_num(f, "decode_read_gbs", r->read_gbs, 1);
@@ -557,7 +564,7 @@ int cmd_bench(int argc, char **argv) {
     cli_model_opts mo = {0};
     const char *paths[3] = {NULL, NULL, NULL}; /* f16, bf16, q8 */
     const char *json = NULL, *torch = "bench/torch_peer.py";
-    settings set = {.reps = 3, .n_prompt = 32, .n_new = 128};
+    settings set = {.reps = 3, .n_prompt = 32, .n_new = 128, .recache = 1};
     int reps_set = 0, new_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -580,6 +587,8 @@ int cmd_bench(int argc, char **argv) {
             else set.n_new = (int)v, new_set = 1;
         } else if (!strcmp(a, "--quick")) {
             set.quick = 1;
+        } else if (!strcmp(a, "--keep-cache")) {
+            set.recache = 0;
         } else if (!strcmp(a, "--json")) {
             if (!(json = cli_value(cmd, argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(a, "--torch")) {

@@ -16,6 +16,7 @@ static const command commands[] = {
     {"info", cmd_info, "print a model's configuration, size, kernels and fingerprint"},
     {"mkmodel", cmd_mkmodel, "write a GPT-2 model of random weights"},
     {"convert", cmd_convert, "convert a model's weights to f32, f16, bf16 or q8"},
+    {"cache", cmd_cache, "re-read model files into the page cache in 2 MB pages (faster decode)"},
     {"tokenize", cmd_tokenize, "text to GPT-2 token ids (a JSON array)"},
     {"detokenize", cmd_detokenize, "token ids back to text"},
     {"forward", cmd_forward, "run token ids through the model; dump logits, hidden states or embeddings"},

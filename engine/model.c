@@ -2,9 +2,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "common/error.h"
+#include "common/pagecache.h"
 #include "engine/gpt2_cuda.h"
 #include "engine/model.h"
 
@@ -74,13 +74,7 @@ static void prefault_task(void *ctx, int task, int thread) {
     (void)thread;
     const prefault_job *j = ctx;
     size_t off = (size_t)task * PREFAULT_CHUNK, n = j->size - off < PREFAULT_CHUNK ? j->size - off : PREFAULT_CHUNK;
-#ifdef MADV_POPULATE_READ
-    if (madvise((void *)(j->base + off), n, MADV_POPULATE_READ) == 0) return;
-#endif
-    /* older kernels: touch one byte per page */
-    volatile unsigned char sink = 0;
-    for (size_t i = 0; i < n; i += 4096) sink ^= j->base[off + i];
-    (void)sink;
+    g2r_populate(j->base + off, n);
 }
 
 static void prefault(g2r_model *m) {

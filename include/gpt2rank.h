@@ -87,6 +87,17 @@ void g2r_model_free(g2r_model *m);
 g2r_config g2r_model_config(const g2r_model *m);
 void g2r_model_info_get(const g2r_model *m, g2r_model_info *out);
 
+/* The page cache (Linux).  Decode streams every weight from the page cache
+ * each token; mapped by 2 MB pages the bytes read faster than by 4 KB ones.
+ * The loader asks for 2 MB pages, which the kernel gives when it reads the
+ * file from disk, but a file already cached in small pages (just written or
+ * downloaded) stays so until evicted.  This maps path and measures the share
+ * of its whole 2 MB blocks held in 2 MB pages (*before); with evict, if that
+ * is under 1, it drops the file's clean cached pages and reads it again
+ * through a 2 MB mapping (*after).  Shares are 0..1 (0 where the kernel or the
+ * filesystem gives no 2 MB pages); either pointer may be NULL. */
+g2r_status g2r_cache_huge(const char *path, int evict, double *before, double *after, g2r_error *err);
+
 /* --------------------------------------------------------------- forward */
 
 /* Which hidden state a forward pass hands back, per position. */

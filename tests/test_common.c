@@ -1,5 +1,7 @@
-/* test_common.c — JSON parser, half-precision conversion, atomic files, thread pool. */
+/* test_common.c — JSON parser, half-precision conversion, atomic files, mapped
+ * files and the page cache, thread pool. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "common/fileio.h"
 #include "common/half.h"
 #include "common/json.h"
+#include "common/pagecache.h"
 #include "engine/pool.h"
 #include "tests/harness.h"
 
@@ -115,6 +118,94 @@ TEST(map_file_refuses_directories_and_missing_files) {
     CHECK_CONTAINS(err.msg, "is a directory");
     CHECK(g2r_map_file("/nonexistent/x.safetensors", &m, &err) == G2R_EIO);
     CHECK_CONTAINS(err.msg, "/nonexistent/x.safetensors: cannot open");
+}
+
+static const char SMAPS[] =
+    "00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/x\n"
+    "Size:                328 kB\n"
+    "FilePmdMapped:        99 kB\n"
+    "7f5fb7400000-7f5fd6a00000 r--p 00000000 fe:00 1234 /m.safetensors\n"
+    "Size:             514048 kB\n"
+    "Rss:              486108 kB\n"
+    "AnonHugePages:         0 kB\n"
+    "FilePmdMapped:    485376 kB\n"
+    "VmFlags: rd mr mw me hg\n"
+    "7f5fd6a00000-7f5fd6c00000 rw-p 00000000 00:00 0\n"
+    "Size:               2048 kB\n";
+
+static long smaps_kb(uintptr_t start, const char *field) {
+    FILE *f = fmemopen((void *)SMAPS, sizeof SMAPS - 1, "r");
+    if (!f) return -2;
+    long kb = g2r_smaps_kb(f, start, field);
+    fclose(f);
+    return kb;
+}
+
+TEST(smaps_fields_are_read_from_the_right_mapping_only) {
+    CHECK_EQ_INT(smaps_kb(0x7f5fb7400000u, "FilePmdMapped"), 485376);
+    CHECK_EQ_INT(smaps_kb(0x7f5fb7400000u, "Rss"), 486108);
+    CHECK_EQ_INT(smaps_kb(0x400000u, "FilePmdMapped"), 99);
+    CHECK_EQ_INT(smaps_kb(0x400000u, "Rss"), -1);            /* not in its block: not taken from the next */
+    CHECK_EQ_INT(smaps_kb(0x7f5fd6a00000u, "FilePmdMapped"), -1); /* the last block lacks it */
+    CHECK_EQ_INT(smaps_kb(0x7f5fb7400001u, "Rss"), -1);      /* no mapping starts there */
+    CHECK_EQ_INT(smaps_kb(0x7f5fb7400000u, "FilePmd"), -1);  /* a prefix is not the field */
+}
+
+/* A file of n bytes, byte i = i * 7 + (i >> 20). */
+static void write_pattern(const char *path, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    for (size_t i = 0; i < n; i++) fputc((int)((i * 7 + (i >> 20)) & 0xff), f);
+    fclose(f);
+}
+
+static int has_pattern(const g2r_map *m, size_t n) {
+    const unsigned char *p = m->data;
+    if (m->size != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ((i * 7 + (i >> 20)) & 0xff)) return 0;
+    return 1;
+}
+
+TEST(large_files_map_at_a_2mb_boundary_and_read_back) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/big.bin", t_tmpdir());
+    size_t n = (5u << 20) + 123; /* 2 whole 2 MB blocks and a tail */
+    write_pattern(path, n);
+    g2r_map m;
+    g2r_error err = {0};
+    REQUIRE(g2r_map_file(path, &m, &err) == G2R_OK);
+    CHECK(((uintptr_t)m.data & ((2u << 20) - 1)) == 0);
+    CHECK(has_pattern(&m, n));
+    g2r_unmap(&m);
+    CHECK(m.data == NULL && m.size == 0);
+}
+
+TEST(cache_huge_keeps_the_bytes_and_reports_a_share_that_lasts) {
+    char path[600], small[600];
+    snprintf(path, sizeof path, "%s/cached.bin", t_tmpdir());
+    snprintf(small, sizeof small, "%s/small.bin", t_tmpdir());
+    size_t n = (6u << 20) + 5;
+    write_pattern(path, n);
+    write_pattern(small, 1000);
+    g2r_error err = {0};
+    double before = -1, after = -1, again = -1;
+    REQUIRE(g2r_cache_huge(path, 1, &before, &after, &err) == G2R_OK);
+    CHECK(before >= 0 && after >= before && after <= 1); /* never fewer 2 MB pages after the re-read */
+    /* measuring only changes nothing: the file stays as the re-read left it */
+    REQUIRE(g2r_cache_huge(path, 0, &again, NULL, &err) == G2R_OK);
+    CHECK_NEAR(again, after, 1e-9);
+    g2r_map m;
+    REQUIRE(g2r_map_file(path, &m, &err) == G2R_OK);
+    CHECK(has_pattern(&m, n));
+    g2r_unmap(&m);
+    /* a file with no whole 2 MB block has nothing to put in 2 MB pages */
+    REQUIRE(g2r_cache_huge(small, 1, &before, &after, &err) == G2R_OK);
+    CHECK(before == 1 && after == 1);
+    CHECK(g2r_cache_huge("/nonexistent/m.safetensors", 1, NULL, NULL, &err) == G2R_EIO);
+    CHECK_CONTAINS(err.msg, "/nonexistent/m.safetensors: cannot open");
+    CHECK(g2r_cache_huge(t_tmpdir(), 1, NULL, NULL, &err) == G2R_EIO);
+    CHECK_CONTAINS(err.msg, "is a directory");
 }
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* test_engine_cli.c — `gpt2rank info | forward | generate` end to end. */
+/* test_engine_cli.c — `gpt2rank info | cache | forward | generate` end to end. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +141,38 @@ TEST(cli_info_and_generate) {
     CHECK_EQ_INT(t_run("info --help", out, NULL), 0);
     CHECK_EQ_INT(t_run("info", NULL, NULL), 2);
     golden_free(cases, n);
+}
+
+TEST(cli_cache_reports_each_file_and_refuses_bad_ones) {
+    const char *dir = t_tmpdir();
+    char out[600], err[600], big[600], args[2048];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    snprintf(big, sizeof big, "%s/big.bin", dir);
+    FILE *f = fopen(big, "wb");
+    REQUIRE(f);
+    for (int i = 0; i < (5 << 20); i++) fputc(i & 0xff, f);
+    fclose(f);
+    snprintf(args, sizeof args, "cache '%s'", big);
+    REQUIRE(t_run(args, out, NULL) == 0);
+    double after = -1, before = -1, again = -1;
+    char name[700];
+    snprintf(name, sizeof name, "%s: %%lf%%%% in 2 MB pages (was %%lf%%%%)", big);
+    CHECK(sscanf(t_slurp(out), name, &after, &before) == 2);
+    CHECK(after >= before && after <= 100 && before >= 0);
+    snprintf(args, sizeof args, "cache --check '%s'", big);
+    REQUIRE(t_run(args, out, NULL) == 0);
+    snprintf(name, sizeof name, "%s: %%lf%%%% in 2 MB pages", big);
+    CHECK(sscanf(t_slurp(out), name, &again) == 1);
+    CHECK_NEAR(again, after, 1e-9);
+    /* a bad file stops the command with its name; usage errors exit 2 */
+    snprintf(args, sizeof args, "cache '%s' '%s/missing.safetensors'", big, dir);
+    CHECK_EQ_INT(t_run(args, NULL, err), 1);
+    CHECK_CONTAINS(t_slurp(err), "missing.safetensors: cannot open");
+    CHECK_EQ_INT(t_run("cache", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("cache --bogus x", NULL, NULL), 2);
+    CHECK_EQ_INT(t_run("cache --help", out, NULL), 0);
+    CHECK_CONTAINS(t_slurp(out), "2 MB");
 }
 
 /* generate -p TEXT = tokenize TEXT, generate --ids, detokenize the result. */
