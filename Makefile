@@ -103,6 +103,7 @@ run: $(BIN)
 	@mkdir -p $(dir $(RUN_MODEL))
 	@test -f $(RUN_MODEL) || { echo "writing $(RUN_MODEL) (124M shape, random weights)"; \
 		$(abspath $(BIN)) mkmodel -o $(RUN_MODEL); }
+	$(abspath $(BIN)) cache $(RUN_MODEL)
 	$(abspath $(BIN)) info -m $(RUN_MODEL)
 	$(abspath $(BIN)) generate -m $(RUN_MODEL) --ids $(RUN_IDS) $(RUN_ARGS) --timing
 

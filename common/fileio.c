@@ -33,35 +33,45 @@ static g2r_status open_regular(const char *path, int *fd, size_t *size, g2r_erro
     return G2R_OK;
 }
 
+/* a hint: refused where THP is off, which is fine */
+static void advise_huge(void *p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
+void *g2r_map_aligned(size_t bytes, int prot) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = bytes + G2R_HUGE_PAGE;
+    unsigned char *r = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) return MAP_FAILED;
+    unsigned char *a = (unsigned char *)(((uintptr_t)r + G2R_HUGE_PAGE - 1) & ~(uintptr_t)(G2R_HUGE_PAGE - 1));
+    unsigned char *r_end = r + (len + page - 1) / page * page, *a_end = a + (bytes + page - 1) / page * page;
+    if (a > r) munmap(r, (size_t)(a - r)); /* give back what lies around it */
+    if (r_end > a_end) munmap(a_end, (size_t)(r_end - a_end));
+    advise_huge(a, bytes);
+    return a;
+}
+
 /* Weights are streamed from the page cache once per token.  Mapped by 2 MB
  * pages they read faster than by 4 KB ones (few TLB misses; the hardware
- * prefetchers do not stop every 4 KB): +6% to +21% decode on the bench
- * machine.  The kernel maps a cached 2 MB folio with one entry only at a 2
- * MB-aligned address, and fills a MADV_HUGEPAGE mapping from disk with 2 MB
- * folios where the filesystem can (see g2r_cache_huge).  So a large file is
- * mapped inside a reservation at the next 2 MB boundary. */
-#define HUGE_PAGE ((size_t)2 << 20)
-
-static void *map_aligned(int fd, size_t size) {
-    if (size < HUGE_PAGE) return mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = size + HUGE_PAGE;
-    unsigned char *r = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+ * prefetchers do not stop every 4 KB).  The kernel maps a cached 2 MB folio
+ * with one entry only at a 2 MB-aligned address, and fills a MADV_HUGEPAGE
+ * mapping from disk with 2 MB folios where the filesystem can (see
+ * pagecache.c).  So a large file is mapped over a 2 MB-aligned reservation. */
+static void *map_file_aligned(int fd, size_t size) {
+    if (size < G2R_HUGE_PAGE) return mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *r = g2r_map_aligned(size, PROT_NONE);
     if (r == MAP_FAILED) return MAP_FAILED;
-    unsigned char *a = (unsigned char *)(((uintptr_t)r + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    void *p = mmap(a, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    void *p = mmap(r, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
     if (p == MAP_FAILED) {
         int e = errno;
-        munmap(r, len);
+        munmap(r, size);
         errno = e;
         return MAP_FAILED;
     }
-    /* give back the reservation around the file */
-    unsigned char *r_end = r + (len + page - 1) / page * page, *a_end = a + (size + page - 1) / page * page;
-    if (a > r) munmap(r, (size_t)(a - r));
-    if (r_end > a_end) munmap(a_end, (size_t)(r_end - a_end));
-#ifdef MADV_HUGEPAGE
-    madvise(p, size, MADV_HUGEPAGE); /* a hint: refused where THP is off, which is fine */
-#endif
+    advise_huge(p, size); /* the file's mapping replaced the reservation and its advice */
     return p;
 }
 
@@ -73,7 +83,7 @@ g2r_status g2r_map_file(const char *path, g2r_map *m, g2r_error *err) {
     g2r_status s = open_regular(path, &fd, &size, err);
     if (s) return s;
     if (size > 0) {
-        void *p = map_aligned(fd, size);
+        void *p = map_file_aligned(fd, size);
         if (p == MAP_FAILED) {
             int e = errno;
             close(fd);

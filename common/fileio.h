@@ -13,7 +13,18 @@ typedef struct {
     size_t size;
 } g2r_map;
 
-/* Maps path read-only.  Refuses directories and non-regular files by name. */
+/* 2 MB: the huge page of x86-64 (and of most aarch64 Linux kernels). */
+#define G2R_HUGE_PAGE ((size_t)2 << 20)
+
+/* An anonymous private mapping of bytes, zero-filled, starting at a 2 MB
+ * boundary (prot as mmap's) and marked MADV_HUGEPAGE, so the kernel can back
+ * it with 2 MB pages (THP 'always' or 'madvise').  munmap(p, bytes) frees it;
+ * MAP_FAILED (errno set) if mmap fails. */
+void *g2r_map_aligned(size_t bytes, int prot);
+
+/* Maps path read-only; one of 2 MB or more at a 2 MB boundary, marked
+ * MADV_HUGEPAGE (see fileio.c).  Refuses directories and non-regular files
+ * by name. */
 g2r_status g2r_map_file(const char *path, g2r_map *m, g2r_error *err);
 void g2r_unmap(g2r_map *m);
 

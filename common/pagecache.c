@@ -17,8 +17,6 @@
 
 #include "common/error.h"
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
 void g2r_populate(const void *p, size_t n) {
 #ifdef MADV_POPULATE_READ
     if (madvise((void *)p, n, MADV_POPULATE_READ) == 0) return;
@@ -46,14 +44,14 @@ long g2r_smaps_kb(FILE *smaps, uintptr_t start, const char *field) {
 }
 
 double g2r_map_huge_share(const g2r_map *m) {
-    size_t blocks = m->size / HUGE_PAGE;
+    size_t blocks = m->size / G2R_HUGE_PAGE;
     if (blocks == 0) return 1;
     FILE *f = fopen("/proc/self/smaps", "r");
     if (!f) return 0;
     long kb = g2r_smaps_kb(f, (uintptr_t)m->data, "FilePmdMapped");
     fclose(f);
     if (kb <= 0) return 0;
-    double share = (double)kb * 1024 / ((double)blocks * HUGE_PAGE);
+    double share = (double)kb * 1024 / ((double)blocks * G2R_HUGE_PAGE);
     return share > 1 ? 1 : share;
 }
 

@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 
 #include "common/error.h"
+#include "common/fileio.h"
 #include "engine/gpt2_cuda.h"
 #include "engine/session.h"
 
@@ -336,9 +337,9 @@ static void *alloc_floats(size_t n, int *failed) {
  * per ~680 positions.  So they are mapped 2 MB-aligned and marked for huge
  * pages (a hint: where THP is off they stay 4 KB).  Untouched pages cost no
  * memory either way; a fresh mapping reads as zeros, as calloc's would. */
-#define HUGE_PAGE ((size_t)2 << 20)
-
-static size_t cache_bytes(size_t n) { return (n * sizeof(float) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; }
+static size_t cache_bytes(size_t n) {
+    return (n * sizeof(float) + G2R_HUGE_PAGE - 1) / G2R_HUGE_PAGE * G2R_HUGE_PAGE;
+}
 
 /* Floats in each of the K and V caches: [n_layer][n_slots][C]. */
 static size_t cache_floats(const g2r_config *cfg, int n_slots) {
@@ -347,18 +348,12 @@ static size_t cache_floats(const g2r_config *cfg, int n_slots) {
 
 static float *map_cache(size_t n, int *failed) {
     size_t bytes = cache_bytes(n);
-    unsigned char *p = mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = g2r_map_aligned(bytes, PROT_READ | PROT_WRITE);
     if (p == MAP_FAILED) {
         *failed = 1;
         return NULL;
     }
-    size_t head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE; /* trim to a 2 MB boundary */
-    if (head) munmap(p, head);
-    munmap(p + head + bytes, HUGE_PAGE - head); /* head < HUGE_PAGE: a tail is always left */
-#ifdef MADV_HUGEPAGE
-    madvise(p + head, bytes, MADV_HUGEPAGE);
-#endif
-    return (float *)(p + head);
+    return p;
 }
 
 static void unmap_cache(float *p, size_t n) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,6 +180,20 @@ TEST(large_files_map_at_a_2mb_boundary_and_read_back) {
     CHECK(has_pattern(&m, n));
     g2r_unmap(&m);
     CHECK(m.data == NULL && m.size == 0);
+}
+
+TEST(map_aligned_gives_zeroed_memory_at_a_2mb_boundary) {
+    size_t sizes[] = {1, 4096, G2R_HUGE_PAGE, 3 * G2R_HUGE_PAGE + 100};
+    for (int i = 0; i < 4; i++) {
+        unsigned char *p = g2r_map_aligned(sizes[i], PROT_READ | PROT_WRITE);
+        REQUIRE(p != MAP_FAILED);
+        CHECK(((uintptr_t)p & (G2R_HUGE_PAGE - 1)) == 0);
+        int zero = 1;
+        for (size_t j = 0; j < sizes[i]; j += 997) zero &= p[j] == 0;
+        CHECK(zero && p[sizes[i] - 1] == 0);
+        p[0] = p[sizes[i] - 1] = 7; /* writable end to end */
+        CHECK(munmap(p, sizes[i]) == 0);
+    }
 }
 
 TEST(cache_huge_keeps_the_bytes_and_reports_a_share_that_lasts) {
