@@ -13,7 +13,7 @@ static void help(void) {
            "'never').  Run it once after writing a model; later loads keep the 2 MB pages\n"
            "while the file stays cached.  Prints, per file, the share of its whole 2 MB\n"
            "blocks in 2 MB pages before and after.\n\n"
-           "  --check    only measure the share; evict nothing\n");
+           "  --check    only measure the share (reading in a file not cached); evict nothing\n");
 }
 
 int cmd_cache(int argc, char **argv) {

@@ -29,8 +29,11 @@ void g2r_populate(const void *p, size_t n) {
 long g2r_smaps_kb(FILE *smaps, uintptr_t start, const char *field) {
     char line[512];
     size_t flen = strlen(field);
-    int in_block = 0;
+    int in_block = 0, at_start = 1; /* a header with a long path comes in pieces: only a line's start counts */
     while (fgets(line, sizeof line, smaps)) {
+        int starts = at_start;
+        at_start = strchr(line, '\n') != NULL;
+        if (!starts) continue;
         char *end;
         unsigned long long a = strtoull(line, &end, 16);
         if (end != line && *end == '-') { /* "start-end perms ..." opens a mapping's block */
@@ -75,12 +78,16 @@ g2r_status g2r_cache_huge(const char *path, int evict, double *before, double *a
         /* Drops the file's cached pages (none is mapped now: ours is gone);
          * the next mapping reads it from disk in 2 MB folios.  Only clean
          * pages can be dropped, so a file just written is flushed first. */
+#ifdef POSIX_FADV_DONTNEED
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) return g2r_fail(err, G2R_EIO, "%s: cannot open: %s", path, strerror(errno));
         int e = fdatasync(fd) ? errno : posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         close(fd);
         if (e) return g2r_fail(err, G2R_EIO, "%s: cannot evict from the page cache: %s", path, strerror(e));
         if ((st = map_share(path, &a, err))) return st;
+#else
+        return g2r_fail(err, G2R_EIO, "%s: cannot evict from the page cache on this system", path);
+#endif
     }
     if (before) *before = b;
     if (after) *after = a;

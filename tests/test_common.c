@@ -152,6 +152,18 @@ TEST(smaps_fields_are_read_from_the_right_mapping_only) {
     CHECK_EQ_INT(smaps_kb(0x7f5fb7400000u, "FilePmd"), -1);  /* a prefix is not the field */
 }
 
+TEST(smaps_long_header_lines_are_one_line) {
+    /* a path longer than the line buffer, whose later piece looks like a header */
+    char text[2048];
+    int n = snprintf(text, sizeof text, "10000-20000 r--p 00000000 fe:00 1 /");
+    for (int i = 0; i < 509 - 35; i++) text[n++] = 'x';
+    n += snprintf(text + n, sizeof text - (size_t)n, "abc-def/m.bin\nFilePmdMapped:      2048 kB\n");
+    FILE *f = fmemopen(text, (size_t)n, "r");
+    REQUIRE(f);
+    CHECK_EQ_INT(g2r_smaps_kb(f, 0x10000u, "FilePmdMapped"), 2048);
+    fclose(f);
+}
+
 /* A file of n bytes, byte i = i * 7 + (i >> 20). */
 static void write_pattern(const char *path, size_t n) {
     FILE *f = fopen(path, "wb");
