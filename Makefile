@@ -122,6 +122,17 @@ $(BUILD)/bench/tokenizer_bench: $(BUILD)/bench/tokenizer_bench.o $(LIB)
 tokenizer-bench: $(BUILD)/bench/tokenizer_bench
 	BENCH=$(BUILD)/bench/tokenizer_bench sh bench/tokenizer_bench.sh
 
+# --- page cache ---
+# Decode from a model in 2 MB page-cache pages beside 4 KB-page copies
+# (contiguous and scattered): sh bench/pagecache_ab.sh; PAGECACHE_ARGS="12" is the full run.
+PAGECACHE_ARGS ?= 4
+.PHONY: bench-pagecache
+$(BUILD)/bench/scatter_copy: $(BUILD)/bench/scatter_copy.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-pagecache: $(BIN) $(BUILD)/bench/scatter_copy
+	BIN=$(abspath $(BIN)) SCATTER=$(BUILD)/bench/scatter_copy sh bench/pagecache_ab.sh $(PAGECACHE_ARGS)
+
 # --- ranker ---
 # make demo: index ranker/demo/items.jsonl (2,075 Debian packages) and rank for
 # each user in ranker/demo/users/, on models/gpt2.safetensors when `make weights`
@@ -170,13 +181,14 @@ $(BUILD)/bench/serve_load: $(BUILD)/bench/serve_load.o $(LIB)
 serve-bench: $(BIN) $(BUILD)/bench/serve_load
 	BIN=$(abspath $(BIN)) LOAD=$(BUILD)/bench/serve_load sh bench/serve_bench.sh
 
-# make bench-all: every benchmark at full size, one after another (~20 min,
+# make bench-all: every benchmark at full size, one after another (~25 min,
 # 10 GB of memory for the 1M-vector top-K run).
 .PHONY: bench-all
 bench-all: bench
 	$(MAKE) bench-topk TOPK_ARGS="--n 100000,1000000 --threads 1,2 --faiss"
 	$(MAKE) serve-bench SERVE_BENCH_FULL=1
 	$(MAKE) tokenizer-bench
+	$(MAKE) bench-pagecache PAGECACHE_ARGS=12
 
 # --- cuda ---
 # nvcc writes a .d beside each object, so header edits rebuild the .cu files.

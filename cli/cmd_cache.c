@@ -6,13 +6,13 @@
 
 static void help(void) {
     printf("usage: gpt2rank cache [--check] FILE...\n"
-           "Decode streams every weight from the page cache each token, and reads it faster\n"
-           "mapped by 2 MB pages than by 4 KB ones.  A file just written (convert, mkmodel,\n"
-           "a download) sits in small pages until evicted; this evicts each FILE's clean\n"
-           "cached pages and reads it again through a 2 MB mapping (Linux, with THP not\n"
-           "'never').  Run it once after writing a model; later loads keep the 2 MB pages\n"
-           "while the file stays cached.  Prints, per file, the share of its whole 2 MB\n"
-           "blocks in 2 MB pages before and after.\n\n"
+           "Decode streams every weight from the page cache each token; mapped by 2 MB\n"
+           "pages rather than 4 KB ones, the file faults in and reads faster.  A file just\n"
+           "written (convert, mkmodel, a download) sits in small pages until evicted; this\n"
+           "evicts each FILE's clean cached pages and reads it again through a 2 MB mapping\n"
+           "(Linux, with THP not 'never').  Run it once after writing a model; later loads\n"
+           "keep the 2 MB pages while the file stays cached.  Prints, per file, the share\n"
+           "of its whole 2 MB blocks in 2 MB pages before and after.\n\n"
            "  --check    only measure the share (reading in a file not cached); evict nothing\n");
 }
 

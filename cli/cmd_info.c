@@ -7,7 +7,8 @@
 static void help(void) {
     printf("usage: gpt2rank info -m MODEL [-t N] [--kernels K] [--heads H]\n"
            "Loads MODEL and prints its configuration, dtype, parameter count, bytes mapped\n"
-           "and owned, the kernels and threads in use, and its fingerprint.\n\n" CLI_MODEL_HELP);
+           "and owned, the kernels and threads in use, its fingerprint, and the share of the\n"
+           "file the page cache holds in 2 MB pages (see gpt2rank cache).\n\n" CLI_MODEL_HELP);
 }
 
 int cmd_info(int argc, char **argv) {
@@ -42,5 +43,8 @@ int cmd_info(int argc, char **argv) {
     printf("threads      %d\n", in.n_threads);
     printf("fingerprint  %016" PRIx64 "\n", in.fingerprint);
     g2r_model_free(m);
+    double share;
+    if (g2r_cache_huge(mo.path, 0, &share, NULL, &err)) return cli_error(&err);
+    printf("2mb_pages    %.0f%%%s\n", 100 * share, share < 0.99 ? " (gpt2rank cache re-reads the file into 2 MB pages)" : "");
     return EXIT_OK;
 }

@@ -1,11 +1,12 @@
 /* pagecache.c — 2 MB or 4 KB: how a mapped file sits in the page cache.
  *
  * Decode reads every weight once per token from the page cache; mapped by
- * 2 MB pages the same bytes stream faster (see fileio.c).  The kernel fills a
- * 2 MB-aligned MADV_HUGEPAGE mapping from disk with 2 MB folios, but a file
- * that is already cached stays in the pages it was cached in: one just
- * written (convert, mkmodel, a download) or read by plain read() sits in
- * small folios until evicted.  g2r_cache_huge evicts it and reads it again. */
+ * 2 MB pages the same bytes fault in and stream faster (see fileio.c).  The
+ * kernel fills a 2 MB-aligned MADV_HUGEPAGE mapping from disk with 2 MB
+ * folios, but a file that is already cached stays in the pages it was
+ * cached in: one just written (convert, mkmodel, a download) or read by
+ * plain read() sits in small folios until evicted.  g2r_cache_huge evicts it
+ * and reads it again. */
 #include "common/pagecache.h"
 
 #include <errno.h>

@@ -88,7 +88,8 @@ g2r_config g2r_model_config(const g2r_model *m);
 void g2r_model_info_get(const g2r_model *m, g2r_model_info *out);
 
 /* The page cache (Linux).  Decode streams every weight from the page cache
- * each token; mapped by 2 MB pages the bytes read faster than by 4 KB ones.
+ * each token; mapped by 2 MB pages the file faults in (first token) and reads
+ * faster than by 4 KB ones.
  * The loader asks for 2 MB pages, which the kernel gives when it reads the
  * file from disk, but a file already cached in small pages (just written or
  * downloaded) stays so until evicted.  This maps path and measures the share

@@ -113,6 +113,7 @@ TEST(cli_info_and_generate) {
     CHECK_CONTAINS(text, "n_vocab      515");
     CHECK_CONTAINS(text, "kernels      scalar");
     CHECK_CONTAINS(text, "threads      1");
+    CHECK_CONTAINS(text, "2mb_pages    100%"); /* a file under 2 MB has no block to hold otherwise */
 
     /* greedy: the same ids as the library gives */
     int want[8], n_want = 0;
