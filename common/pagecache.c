@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fileio.h"
 
 void g2r_populate(const void *p, size_t n) {
 #ifdef MADV_POPULATE_READ
@@ -47,7 +48,10 @@ long g2r_smaps_kb(FILE *smaps, uintptr_t start, const char *field) {
     return -1;
 }
 
-double g2r_map_huge_share(const g2r_map *m) {
+/* The share of m's whole 2 MB blocks that this process maps by 2 MB pages,
+ * 0..1 (1 for a file with no whole block); 0 where there is no procfs.
+ * Counts only pages already mapped: populate first. */
+static double map_huge_share(const g2r_map *m) {
     size_t blocks = m->size / G2R_HUGE_PAGE;
     if (blocks == 0) return 1;
     FILE *f = fopen("/proc/self/smaps", "r");
@@ -65,7 +69,7 @@ static g2r_status map_share(const char *path, double *share, g2r_error *err) {
     g2r_status st = g2r_map_file(path, &m, err);
     if (st) return st;
     if (m.data) g2r_populate(m.data, m.size);
-    *share = g2r_map_huge_share(&m);
+    *share = map_huge_share(&m);
     g2r_unmap(&m);
     return G2R_OK;
 }
