@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-
 /* Fills the page tables of [p, p + n) (MADV_POPULATE_READ, or one read per
  * page on kernels without it), so later reads take no page faults. */
 void g2r_populate(const void *p, size_t n);
