@@ -96,17 +96,17 @@ static float quantise(int8_t *q, const float *x, int n, int32_t *sum) {
 /* ------------------------------------------------------- rows layout: W[K][N]
  *
  * Like the float kernels for few rows, the weights stream row after row over
- * the columns [n0, n1) (once per MR input rows), 8 rows a step; each 4 rows of
- * 64 columns are 4 loads, then two rounds of byte and word interleaves make 4
- * vectors of (k..k+3) quads,
+ * the columns [n0, n1) (once per MR input rows), 8 rows a step (4 for one
+ * input row: rows_block); each 4 rows of 64 columns are 4 loads, then two
+ * rounds of byte and word interleaves make 4 vectors of (k..k+3) quads,
  * one int32 lane per column, lane 4L+i of vector m = column 16L + 4m + i.
  * A group's integer sums wait in a small buffer (L1) in that order; at the
  * group's end they are put back in column order, scaled and added to out
  * (while the next group's first rows load).
  *
- * The 8 rows of a step are 8 interleaved streams: the weights are prefetched
- * as one (prefetch.h), PF_BYTES and at least one step's rows ahead (Q8
- * decode's matmuls +17%). */
+ * The rows of a step are that many interleaved streams: the weights are
+ * prefetched as one (prefetch.h), PF_BYTES and at least one step's rows ahead
+ * (Q8 decode's matmuls +17%). */
 
 #define CHUNK 1024     /* columns per pass of MR rows: their sums stay in L1 */
 #define PF_BYTES 16384 /* prefetch distance (measured: 16 KB or more) */
@@ -213,7 +213,7 @@ static ALWAYS_INLINE void rows_step(int vnni, int R, int S, const int8_t *q, siz
 static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, size_t gstride, const float *in,
                                      const g2r_matrix *w, int n0, int nc, int g0, int g1) {
     int K = w->rows, N = w->cols, g = w->group;
-    int ahead = PF_BYTES / nc < 8 ? 8 : PF_BYTES / nc; /* rows */
+    int band = R == 1 ? 4 : 8, ahead = PF_BYTES / nc < band ? band : PF_BYTES / nc; /* rows */
     g2r_pf_cursor pc = {(const char *)w->data + (size_t)(g0 * g + ahead) * N + n0, (size_t)N, 0, nc};
     out += n0;
     for (int j = 0; j < (gstride ? g1 - g0 : 1); j++)
@@ -237,14 +237,23 @@ static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, size_
          * step inlined with the constant 64, so its loads drop the masks and
          * the per-step choice (weights in L2, one thread: 1.05x, median of 10
          * pairs; whole Q8 decode 1.007x and 1.019x, 145 and 129 pairs).  More
-         * rows keep one copy: with a second, Q8 prefill 16 x 64 read 0.94x. */
+         * rows keep one copy: with a second, Q8 prefill 16 x 64 read 0.94x.
+         * It also steps 4 rows, not 8: the step's band of rows and the
+         * prefetches one band ahead then take 24 KB, not 48, for c_fc (L1 is
+         * 48 KB).  Layer matmuls, 2 threads: 0.67 -> 0.72 of the read probe
+         * with memory fast; whole decode 1.037x fast / 1.012x slow (64 / 221
+         * pairs, medians). */
+        if (R == 1)
+            for (; k + 4 <= g; k += 4)
+                for (int c = 0; c < nc; c += 64) {
+                    if (nc - c >= 64)
+                        rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, &pc, k, c, 64, k == 0, prev, ldo);
+                    else
+                        rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, &pc, k, c, nc - c, k == 0, prev, ldo);
+                }
         for (; k + 8 <= g; k += 8)
-            for (int c = 0; c < nc; c += 64) {
-                if (R == 1 && nc - c >= 64)
-                    rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, &pc, k, c, 64, k == 0, prev, ldo);
-                else
-                    rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, &pc, k, c, nc - c, k == 0, prev, ldo);
-            }
+            for (int c = 0; c < nc; c += 64)
+                rows_step(vnni, R, 2, q + (size_t)k * N + c, (size_t)N, &pc, k, c, nc - c, k == 0, prev, ldo);
         for (; k < g; k += 4)
             for (int c = 0; c < nc; c += 64)
                 rows_step(vnni, R, 1, q + (size_t)k * N + c, (size_t)N, &pc, k, c, nc - c, k == 0, prev, ldo);
