@@ -171,6 +171,20 @@ bench: $(BIN)
 		--bf16 $(BENCH_MODEL:.safetensors=)-bf16.safetensors --q8 $(BENCH_MODEL:.safetensors=)-q8.safetensors \
 		--json bench/out/bench.json $(BENCH_ARGS)
 
+# make bench-q8-layout: Q8's layer matmuls in its two int8 layouts on the same
+# bytes (rows as stored, cols as wte is), decode and prefill (bench/q8_layout.c).
+Q8_LAYOUT_ARGS ?= --seconds 120
+.PHONY: bench-q8-layout
+$(BUILD)/bench/q8_layout: $(BUILD)/bench/q8_layout.o $(BUILD)/bench/ceilings.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-q8-layout: $(BIN) $(BUILD)/bench/q8_layout
+	@mkdir -p $(dir $(BENCH_MODEL))
+	@test -f $(BENCH_MODEL) || $(abspath $(BIN)) mkmodel -o $(BENCH_MODEL)
+	@f=$(BENCH_MODEL:.safetensors=)-q8.safetensors; test $$f -nt $(BENCH_MODEL) || \
+		$(abspath $(BIN)) convert -m $(BENCH_MODEL) -o $$f --dtype q8 || exit 1
+	$(BUILD)/bench/q8_layout $(BENCH_MODEL:.safetensors=)-q8.safetensors $(Q8_LAYOUT_ARGS)
+
 # --- serve ---
 # make serve-bench: the serve latency table (bench/serve_bench.sh) on a small
 # model; SERVE_BENCH_FULL=1 for the 124M-shaped model and 100,000 items.
