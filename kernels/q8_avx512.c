@@ -239,8 +239,8 @@ static ALWAYS_INLINE void rows_block(int vnni, int R, float *out, int ldo, size_
          * pairs; whole Q8 decode 1.007x and 1.019x, 145 and 129 pairs).  More
          * rows keep one copy: with a second, Q8 prefill 16 x 64 read 0.94x.
          * It also steps 4 rows, not 8: the step's band of rows and the
-         * prefetches one band ahead then take 24 KB, not 48, for c_fc (L1 is
-         * 48 KB).  Layer matmuls, 2 threads: 0.67 -> 0.72 of the read probe
+         * prefetched rows ahead of it then take 27 KB, not 48, for c_fc (L1
+         * is 48 KB).  Layer matmuls, 2 threads: 0.67 -> 0.72 of the read probe
          * with memory fast; whole decode 1.037x fast / 1.012x slow (64 / 221
          * pairs, medians). */
         if (R == 1)
