@@ -313,9 +313,11 @@ int g2r_q8_slices_avx512(float *part, int ldo, size_t stride, const float *in, c
 /* ------------------------------------------------------- cols layout: W[V][K]
  *
  * Rows of W run along k, so 64 bytes of a row are 16 quads as they lie.
- * COLS_ROWS rows at a time (8 interleaved runs stream better than 16), the
- * weights ahead prefetched as one stream, each keep one vector of partial sums per group; one
- * reduction turns them into one vector of sums (lane = row). */
+ * One input row (decode's logits): COLS_ROWS rows at a time (8 interleaved
+ * runs stream better than 16), the weights ahead prefetched as one stream,
+ * each keep one vector of partial sums per group; one reduction turns them
+ * into one vector of sums (lane = row).  Four input rows (prefill, scoring):
+ * 4 weight rows x 4 input rows fill the 16 lanes instead (cols_block4). */
 
 #define COLS_ROWS 8
 
@@ -381,11 +383,82 @@ static ALWAYS_INLINE void cols_block(int vnni, float *out, const g2r_matrix *w, 
 
 #define Q8_MAX_G (Q8_MAX_K / 64)
 
+/* Four input rows at once (prefill, scoring): out[t][v, v+nv) for t < 4 and
+ * 4 weight rows from v, so each 64 bytes of a weight row loaded feed 4
+ * products, not 1, and each reduction serves 16 sums, not 8.  Accumulator
+ * 4t + i (input t, weight row i) becomes lane 4t + i of the reduction;
+ * xsv[j] and corrv[j] hold group j's input scale and offset correction in
+ * that lane order.  Rows past nv repeat the last one and are not stored.  The
+ * same operations per (t, v) as cols_block: its bits.  Q8 matmul_nt, 64 rows,
+ * 2 threads: 201 -> 341 GFLOP/s (median of 6 alternated runs); Q8 re-rank
+ * scoring (32 candidates x 8 tokens) 1.15x (16 pairs). */
+static ALWAYS_INLINE void cols_block4(int vnni, float *out, int ldo, const g2r_matrix *w, int v, int nv,
+                                      const __m512 *xsv, const __m512i *corrv) {
+    int K = w->cols, g = w->group, G = K / g;
+    const int8_t *rows[4];
+    for (int i = 0; i < 4; i++) rows[i] = (const int8_t *)w->data + (size_t)(v + (i < nv ? i : nv - 1)) * K;
+    /* the 4 rows' scales, group by group: one 4-lane load per group, not a gather */
+    float ws[Q8_MAX_G][4] __attribute__((aligned(16)));
+    for (int i = 0; i < 4; i++) {
+        const float *sr = w->scale + (size_t)(v + (i < nv ? i : nv - 1)) * G;
+        for (int j = 0; j < G; j++) ws[j][i] = sr[j];
+    }
+    const int8_t *pf = rows[0] + PF_BYTES;
+    __m512i off = _mm512_set1_epi8((char)0x80);
+    __m512 acc = _mm512_setzero_ps();
+    for (int j = 0; j < G; j++) {
+        __m512i a[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_si512();
+        for (int k = j * g; k < (j + 1) * g; k += 64) {
+            __m512i wv[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                _mm_prefetch((const char *)pf, _MM_HINT_T0);
+                pf += 64;
+                wv[i] = _mm512_xor_si512(_mm512_loadu_si512(rows[i] + k), off);
+            }
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) {
+                __m512i x = _mm512_load_si512(xq[t] + k);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) a[4 * t + i] = dp4(vnni, a[4 * t + i], wv[i], x);
+            }
+        }
+        __m512i isum = _mm512_sub_epi32(sum16(a), corrv[j]);
+        __m512 s = _mm512_mul_ps(xsv[j], _mm512_broadcast_f32x4(_mm_load_ps(ws[j])));
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(isum), s));
+    }
+    float o[16] __attribute__((aligned(64)));
+    _mm512_store_ps(o, acc);
+    for (int t = 0; t < 4; t++) memcpy(out + (size_t)t * ldo + v, o + 4 * t, (size_t)nv * sizeof(float));
+}
+
 static ALWAYS_INLINE void cols_all(int vnni, float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0,
                                    int v1) {
     int K = w->cols, g = w->group, G = K / g;
     float xs[Q8_MAX_G];
     int32_t corr[Q8_MAX_G];
+    __m512 xsv[Q8_MAX_G];
+    __m512i corrv[Q8_MAX_G];
+    for (; T >= 4; T -= 4, in += (size_t)4 * K, out += (size_t)4 * ldo) {
+        float x4[4][Q8_MAX_G];
+        int32_t c4[4][Q8_MAX_G];
+        for (int t = 0; t < 4; t++)
+            for (int j = 0; j < G; j++) {
+                int32_t sum;
+                x4[t][j] = quantise(xq[t] + j * g, in + (size_t)t * K + j * g, g, &sum);
+                c4[t][j] = 128 * sum;
+            }
+        for (int j = 0; j < G; j++) {
+            xsv[j] = _mm512_setr_ps(x4[0][j], x4[0][j], x4[0][j], x4[0][j], x4[1][j], x4[1][j], x4[1][j], x4[1][j],
+                                    x4[2][j], x4[2][j], x4[2][j], x4[2][j], x4[3][j], x4[3][j], x4[3][j], x4[3][j]);
+            corrv[j] = _mm512_setr_epi32(c4[0][j], c4[0][j], c4[0][j], c4[0][j], c4[1][j], c4[1][j], c4[1][j],
+                                         c4[1][j], c4[2][j], c4[2][j], c4[2][j], c4[2][j], c4[3][j], c4[3][j],
+                                         c4[3][j], c4[3][j]);
+        }
+        for (int v = v0; v < v1; v += 4) cols_block4(vnni, out, ldo, w, v, v1 - v < 4 ? v1 - v : 4, xsv, corrv);
+    }
     for (int t = 0; t < T; t++) {
         for (int j = 0; j < G; j++) {
             int32_t sum;
