@@ -176,8 +176,12 @@ int main(int argc, char **argv) {
     out = malloc(sizeof(float) * PREFILL_T * 4 * C);
     part = malloc(sizeof(float) * 4 * C * ceil_div(4 * C, gw.layers[0].fc.group));
     round_t *rounds = calloc(MAX_ROUNDS, sizeof *rounds);
-    if (!as_cols || !in || !out || !part || !rounds || g2r_pool_new(THREADS, &pool, &e)) {
+    if (!as_cols || !in || !out || !part || !rounds) {
         fprintf(stderr, "q8_layout: out of memory\n");
+        return 1;
+    }
+    if (g2r_pool_new(THREADS, &pool, &e)) {
+        fprintf(stderr, "q8_layout: %s\n", e.msg);
         return 1;
     }
     for (int i = 0; i < PREFILL_T * 4 * C; i++) in[i] = (float)((i * 37) % 11 - 5) * 0.01f;
@@ -193,7 +197,8 @@ int main(int argc, char **argv) {
     kern = g2r_kernels_get(G2R_KERNELS_AUTO);
     printf("q8_layout: %s, %d layer matrices, %.1f MB of int8, kernels %s, %d threads, %.0f s\n", path, n,
            bytes / 1e6, kern->name, THREADS, seconds);
-    pass(0, 1), pass(1, 1); /* warm: page tables, the pool */
+    pass(0, 1); /* warm: page tables, the pool */
+    pass(1, 1);
     int nr = 0;
     double t_end = g2r_now_ms() + 1e3 * seconds, lo = 1e30, hi = 0;
     while (nr < MAX_ROUNDS && g2r_now_ms() < t_end) {
