@@ -195,7 +195,7 @@ $(BUILD)/bench/serve_load: $(BUILD)/bench/serve_load.o $(LIB)
 serve-bench: $(BIN) $(BUILD)/bench/serve_load
 	BIN=$(abspath $(BIN)) LOAD=$(BUILD)/bench/serve_load sh bench/serve_bench.sh
 
-# make bench-all: every benchmark at full size, one after another (~25 min,
+# make bench-all: every benchmark at full size, one after another (~27 min,
 # 10 GB of memory for the 1M-vector top-K run).
 .PHONY: bench-all
 bench-all: bench
@@ -203,6 +203,7 @@ bench-all: bench
 	$(MAKE) serve-bench SERVE_BENCH_FULL=1
 	$(MAKE) tokenizer-bench
 	$(MAKE) bench-pagecache PAGECACHE_ARGS=12
+	$(MAKE) bench-q8-layout
 
 # --- cuda ---
 # nvcc writes a .d beside each object, so header edits rebuild the .cu files.
