@@ -161,12 +161,18 @@ BENCH_OBJS   = $(BUILD)/bench/ceilings.o
 CLI_OBJS    += $(BENCH_OBJS)
 $(BIN): $(BENCH_OBJS)
 
-bench: $(BIN)
-	@mkdir -p $(dir $(BENCH_MODEL)) bench/out
+# bench-models: the model, written once, and its f16, bf16 and q8 conversions
+# (again when older than it), for bench and bench-q8-layout.
+.PHONY: bench-models
+bench-models: $(BIN)
+	@mkdir -p $(dir $(BENCH_MODEL))
 	@test -f $(BENCH_MODEL) || { echo "writing $(BENCH_MODEL) (124M shape, random weights)"; \
 		$(abspath $(BIN)) mkmodel -o $(BENCH_MODEL); }
 	@for d in f16 bf16 q8; do f=$(BENCH_MODEL:.safetensors=)-$$d.safetensors; \
 		test $$f -nt $(BENCH_MODEL) || $(abspath $(BIN)) convert -m $(BENCH_MODEL) -o $$f --dtype $$d || exit 1; done
+
+bench: bench-models
+	@mkdir -p bench/out
 	$(abspath $(BIN)) bench -m $(BENCH_MODEL) --f16 $(BENCH_MODEL:.safetensors=)-f16.safetensors \
 		--bf16 $(BENCH_MODEL:.safetensors=)-bf16.safetensors --q8 $(BENCH_MODEL:.safetensors=)-q8.safetensors \
 		--json bench/out/bench.json $(BENCH_ARGS)
@@ -178,11 +184,7 @@ Q8_LAYOUT_ARGS ?= --seconds 120
 $(BUILD)/bench/q8_layout: $(BUILD)/bench/q8_layout.o $(BUILD)/bench/ceilings.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench-q8-layout: $(BIN) $(BUILD)/bench/q8_layout
-	@mkdir -p $(dir $(BENCH_MODEL))
-	@test -f $(BENCH_MODEL) || $(abspath $(BIN)) mkmodel -o $(BENCH_MODEL)
-	@f=$(BENCH_MODEL:.safetensors=)-q8.safetensors; test $$f -nt $(BENCH_MODEL) || \
-		$(abspath $(BIN)) convert -m $(BENCH_MODEL) -o $$f --dtype q8 || exit 1
+bench-q8-layout: bench-models $(BUILD)/bench/q8_layout
 	$(BUILD)/bench/q8_layout $(BENCH_MODEL:.safetensors=)-q8.safetensors $(Q8_LAYOUT_ARGS)
 
 # --- serve ---

@@ -396,12 +396,12 @@ static ALWAYS_INLINE void cols_block4(int vnni, float *out, int ldo, const g2r_m
                                       const __m512 *xsv, const __m512i *corrv) {
     int K = w->cols, g = w->group, G = K / g;
     const int8_t *rows[4];
-    for (int i = 0; i < 4; i++) rows[i] = (const int8_t *)w->data + (size_t)(v + (i < nv ? i : nv - 1)) * K;
     /* the 4 rows' scales, group by group: one 4-lane load per group, not a gather */
     float ws[Q8_MAX_G][4] __attribute__((aligned(16)));
     for (int i = 0; i < 4; i++) {
-        const float *sr = w->scale + (size_t)(v + (i < nv ? i : nv - 1)) * G;
-        for (int j = 0; j < G; j++) ws[j][i] = sr[j];
+        size_t r = (size_t)v + (size_t)(i < nv ? i : nv - 1);
+        rows[i] = (const int8_t *)w->data + r * K;
+        for (int j = 0; j < G; j++) ws[j][i] = w->scale[r * G + j];
     }
     const int8_t *pf = rows[0] + PF_BYTES;
     __m512i off = _mm512_set1_epi8((char)0x80);
