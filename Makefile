@@ -162,7 +162,9 @@ CLI_OBJS    += $(BENCH_OBJS)
 $(BIN): $(BENCH_OBJS)
 
 # bench-models: the model, written once, and its f16, bf16 and q8 conversions
-# (again when older than it), for bench and bench-q8-layout.
+# (again when older than it), for bench and bench-q8-layout.  (A q8 file
+# written before convert stored layer matrices transposed still loads, at
+# its old speed: delete it to get the new layout.)
 .PHONY: bench-models
 bench-models: $(BIN)
 	@mkdir -p $(dir $(BENCH_MODEL))
@@ -178,14 +180,18 @@ bench: bench-models
 		--json bench/out/bench.json $(BENCH_ARGS)
 
 # make bench-q8-layout: Q8's layer matmuls in its two int8 layouts on the same
-# bytes (rows as stored, cols as wte is), decode and prefill (bench/q8_layout.c).
+# bytes (rows as a --q8-layout rows file stores them, cols as wte is), decode
+# and prefill (bench/q8_layout.c).
 Q8_LAYOUT_ARGS ?= --seconds 120
+Q8_ROWS_MODEL   = $(BENCH_MODEL:.safetensors=)-q8rows.safetensors
 .PHONY: bench-q8-layout
 $(BUILD)/bench/q8_layout: $(BUILD)/bench/q8_layout.o $(BUILD)/bench/ceilings.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 bench-q8-layout: bench-models $(BUILD)/bench/q8_layout
-	$(BUILD)/bench/q8_layout $(BENCH_MODEL:.safetensors=)-q8.safetensors $(Q8_LAYOUT_ARGS)
+	@test $(Q8_ROWS_MODEL) -nt $(BENCH_MODEL) || \
+		$(abspath $(BIN)) convert -m $(BENCH_MODEL) -o $(Q8_ROWS_MODEL) --dtype q8 --q8-layout rows
+	$(BUILD)/bench/q8_layout $(Q8_ROWS_MODEL) $(Q8_LAYOUT_ARGS)
 
 # --- serve ---
 # make serve-bench: the serve latency table (bench/serve_bench.sh) on a small

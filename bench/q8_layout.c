@@ -1,9 +1,10 @@
 /* q8_layout.c — Q8 layer matmuls in the two int8 layouts, on the same bytes.
  *
- *   build/bench/q8_layout MODEL-q8.safetensors [--seconds S]
+ *   build/bench/q8_layout MODEL-q8rows.safetensors [--seconds S]
  *
- * A Q8 file stores each layer matrix [K][N], scales per column over groups of
- * rows (G2R_Q8_GROUP_ROWS).  Read as [N][K] with scales per row over groups
+ * A Q8 file in the rows layout (`convert --q8-layout rows`) stores each layer
+ * matrix [K][N], scales per column over groups of rows (G2R_Q8_GROUP_ROWS).
+ * Read as [N][K] with scales per row over groups
  * of columns (G2R_Q8_GROUP_COLS, as wte is stored) the same bytes make a
  * matrix of the other layout: other values, the same reads, and int8
  * products take the same time whatever the values.  So this times, on
@@ -16,7 +17,8 @@
  * Rounds alternate the four, each round beside the two-thread read probe
  * (bench/ceilings.c) before and after.  The VM this was written on switches
  * between two memory states (README, Benchmarks), so the summary splits the
- * rounds at the midpoint of the probes seen. */
+ * rounds at the midpoint of the probes seen.  (This measurement is why
+ * `convert --dtype q8` now writes the cols layout.) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,12 +153,12 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (argv[i][0] != '-' && !path) path = argv[i];
         else {
-            fprintf(stderr, "usage: q8_layout MODEL-q8.safetensors [--seconds S]\n");
+            fprintf(stderr, "usage: q8_layout MODEL-q8rows.safetensors [--seconds S]\n");
             return 2;
         }
     }
     if (!path) {
-        fprintf(stderr, "usage: q8_layout MODEL-q8.safetensors [--seconds S]\n");
+        fprintf(stderr, "usage: q8_layout MODEL-q8rows.safetensors [--seconds S]\n");
         return 2;
     }
     g2r_error e = {0};
@@ -165,7 +167,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (gw.dtype != G2R_DT_Q8 || gw.layers[0].fc.q8_layout != G2R_Q8_GROUP_ROWS) {
-        fprintf(stderr, "q8_layout: %s: not a Q8 model with its layer matrices in the rows layout\n", path);
+        fprintf(stderr, "q8_layout: %s: not a Q8 model with its layer matrices in the rows layout (convert --q8-layout rows)\n", path);
         g2r_gpt2_weights_free(&gw);
         return 1;
     }

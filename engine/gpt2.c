@@ -18,7 +18,8 @@
  * which sequence a token belongs to.
  *
  * Threads: matmuls are split over fixed blocks of COLS_PER_TASK output
- * columns (decode: over the fixed K slices of kernels.h, then a sum),
+ * columns (decode: over the fixed K slices of kernels.h, then a sum; with
+ * the weights stored transposed, one block of outputs per thread),
  * attention over (token, head) pairs, layernorm over rows.  Each output is
  * computed by exactly one task, in the same order whatever thread runs it,
  * so results are bit-for-bit identical for any thread count. */
@@ -57,10 +58,13 @@ static void matmul_task(void *ctx, int task, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
     int n0 = task * j->cols, n1 = imin(n0 + j->cols, j->N);
-    if (j->transposed)
-        j->k->matmul_nt(j->out, j->ldo, j->in, j->w, j->T, n0, n1);
-    else
+    if (!j->transposed) {
         j->k->matmul(j->out, j->ldo, j->in, j->w, j->bias, j->T, n0, n1, j->gelu);
+        return;
+    }
+    j->k->matmul_nt(j->out, j->ldo, j->in, j->w, j->T, n0, n1);
+    /* the epilogue in place, as one part: the bits of matmul() on W^T (kernels.h) */
+    if (j->bias || j->gelu) j->k->matmul_sum(j->out, j->ldo, j->out, 0, 1, j->bias, j->T, n0, n1, j->gelu);
 }
 
 /* Output columns per task for T rows of N: a few rows (logits at decode) are
@@ -117,10 +121,19 @@ static void split_k(g2r_model *m, float *part, float *out, const float *in, cons
     g2r_pool_run(m->pool, ceil_div(N, j.width), sum_task, &j);
 }
 
-/* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols. */
+/* out[T, N] = act(in[T, K] W[K, N] + bias),  K = W->rows, N = W->cols; or,
+ * with the layer matrices stored transposed (Q8 cols layout), w = W^T [N, K]:
+ * matmul_nt, split by output rows (decode: one run of whole rows per thread,
+ * so no K split and no sums are needed), then the epilogue. */
 static void matmul(g2r_session *s, float *out, const float *in, const g2r_matrix *w, const float *bias, int T,
                    int gelu) {
     g2r_model *m = s->m;
+    if (m->w.transposed) {
+        int N = w->rows, rows = task_width(m, w, N, T);
+        matmul_job j = {m->k, out, N, in, w, bias, T, N, gelu, 1, rows};
+        g2r_pool_run(m->pool, ceil_div(N, rows), matmul_task, &j);
+        return;
+    }
     if (T <= SPLIT_ROWS && g2r_kslices(w) > 1) {
         split_k(m, s->part, out, in, w, bias, T, gelu);
         return;
@@ -363,6 +376,7 @@ static void unmap_cache(float *p, size_t n) {
 /* s->part: the most slice sums of SPLIT_ROWS rows any layer matmul makes */
 static size_t part_floats(const g2r_gpt2_weights *w) {
     size_t most = 0;
+    if (w->transposed) return 0; /* matmul() splits outputs, not K */
     for (int l = 0; l < w->cfg.n_layer; l++) {
         const g2r_layer_weights *lw = &w->layers[l];
         const g2r_matrix *ms[] = {&lw->c_attn, &lw->attn_proj, &lw->fc, &lw->mlp_proj};

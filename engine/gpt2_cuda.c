@@ -72,31 +72,44 @@ static g2r_status put_vec(arena *a, const float **dst, const float *src, size_t 
     return g2r_cuda_upload(d, src, n * sizeof(float), NULL, err);
 }
 
+/* Row r of a Q8 matrix's transpose (a layer matrix of a cols-layout file,
+ * stored [out, in]) as floats: the values k->row gives, a column at a time. */
+static void q8_column(float *f, const g2r_matrix *src, int r) {
+    const int8_t *q = src->data;
+    size_t G = (size_t)(src->cols / src->group);
+    for (int c = 0; c < src->rows; c++)
+        f[c] = (float)q[(size_t)c * src->cols + r] * src->scale[(size_t)c * G + (size_t)(r / src->group)];
+}
+
 /* A matrix in the device dtype: uploaded as it is when the dtype matches,
  * else converted row by row on the host (through the scalar kernels' row(),
- * which reads every dtype). */
-static g2r_status put_mat(arena *a, g2r_cuda_matrix *dst, const g2r_matrix *src, g2r_dtype dt, g2r_error *err) {
+ * which reads every dtype).  The device keeps layer matrices [in, out]: a
+ * transposed one (Q8 cols layout, [out, in]) goes up transposed back. */
+static g2r_status put_mat(arena *a, g2r_cuda_matrix *dst, const g2r_matrix *src, int transposed, g2r_dtype dt,
+                          g2r_error *err) {
     size_t n = (size_t)src->rows * (size_t)src->cols, es = g2r_dtype_size(dt);
-    dst->dtype = dt, dst->rows = src->rows, dst->cols = src->cols;
+    int rows = transposed ? src->cols : src->rows, cols = transposed ? src->rows : src->cols;
+    dst->dtype = dt, dst->rows = rows, dst->cols = cols;
     void *d = carve(a, n * es);
     dst->data = d;
     if (!a->base) return G2R_OK;
-    if (src->dtype == dt) return g2r_cuda_upload(d, src->data, n * es, NULL, err);
-    size_t row_bytes = (size_t)src->cols * es;
-    float *f = malloc((size_t)src->cols * sizeof(float));
+    if (src->dtype == dt && !transposed) return g2r_cuda_upload(d, src->data, n * es, NULL, err);
+    size_t row_bytes = (size_t)cols * es;
+    float *f = malloc((size_t)cols * sizeof(float));
     unsigned char *buf = malloc(row_bytes * 64);
     if (!f || !buf) {
         free(f), free(buf);
-        return g2r_fail(err, G2R_ENOMEM, "cuda model: no memory to convert a %dx%d matrix", src->rows, src->cols);
+        return g2r_fail(err, G2R_ENOMEM, "cuda model: no memory to convert a %dx%d matrix", rows, cols);
     }
     const g2r_kernels *k = g2r_kernels_scalar();
     g2r_status st = G2R_OK;
-    for (int r0 = 0; r0 < src->rows && !st; r0 += 64) {
-        int nr = src->rows - r0 < 64 ? src->rows - r0 : 64;
+    for (int r0 = 0; r0 < rows && !st; r0 += 64) {
+        int nr = rows - r0 < 64 ? rows - r0 : 64;
         for (int r = 0; r < nr; r++) {
-            k->row(f, src, r0 + r);
+            if (transposed) q8_column(f, src, r0 + r);
+            else k->row(f, src, r0 + r);
             unsigned char *o = buf + (size_t)r * row_bytes;
-            for (int c = 0; c < src->cols; c++) {
+            for (int c = 0; c < cols; c++) {
                 if (dt == G2R_DT_F32) memcpy(o + 4 * (size_t)c, &f[c], 4);
                 else {
                     uint16_t h = dt == G2R_DT_BF16 ? g2r_f32_to_bf16(f[c]) : g2r_f32_to_f16(f[c]);
@@ -114,7 +127,7 @@ static g2r_status put_mat(arena *a, g2r_cuda_matrix *dst, const g2r_matrix *src,
 static g2r_status put_all(arena *a, g2r_cuda_model *m, const g2r_gpt2_weights *w, g2r_error *err) {
     int C = w->cfg.n_embd;
     g2r_status st;
-    if ((st = put_mat(a, &m->wte, &w->wte, m->dtype, err))) return st;
+    if ((st = put_mat(a, &m->wte, &w->wte, 0, m->dtype, err))) return st;
     if ((st = put_vec(a, &m->wpe, w->wpe, (size_t)w->cfg.n_ctx * C, err))) return st;
     if ((st = put_vec(a, &m->ln_f_w, w->ln_f_w, C, err))) return st;
     if ((st = put_vec(a, &m->ln_f_b, w->ln_f_b, C, err))) return st;
@@ -122,14 +135,14 @@ static g2r_status put_all(arena *a, g2r_cuda_model *m, const g2r_gpt2_weights *w
         const g2r_layer_weights *s = &w->layers[l];
         dev_layer *d = &m->layers[l];
         if ((st = put_vec(a, &d->ln_1_w, s->ln_1_w, C, err)) || (st = put_vec(a, &d->ln_1_b, s->ln_1_b, C, err)) ||
-            (st = put_mat(a, &d->c_attn, &s->c_attn, m->dtype, err)) ||
+            (st = put_mat(a, &d->c_attn, &s->c_attn, w->transposed, m->dtype, err)) ||
             (st = put_vec(a, &d->c_attn_b, s->c_attn_b, 3 * (size_t)C, err)) ||
-            (st = put_mat(a, &d->attn_proj, &s->attn_proj, m->dtype, err)) ||
+            (st = put_mat(a, &d->attn_proj, &s->attn_proj, w->transposed, m->dtype, err)) ||
             (st = put_vec(a, &d->attn_proj_b, s->attn_proj_b, C, err)) ||
             (st = put_vec(a, &d->ln_2_w, s->ln_2_w, C, err)) || (st = put_vec(a, &d->ln_2_b, s->ln_2_b, C, err)) ||
-            (st = put_mat(a, &d->fc, &s->fc, m->dtype, err)) ||
+            (st = put_mat(a, &d->fc, &s->fc, w->transposed, m->dtype, err)) ||
             (st = put_vec(a, &d->fc_b, s->fc_b, 4 * (size_t)C, err)) ||
-            (st = put_mat(a, &d->mlp_proj, &s->mlp_proj, m->dtype, err)) ||
+            (st = put_mat(a, &d->mlp_proj, &s->mlp_proj, w->transposed, m->dtype, err)) ||
             (st = put_vec(a, &d->mlp_proj_b, s->mlp_proj_b, C, err)))
             return st;
     }

@@ -512,8 +512,9 @@ static void nt_q8(float *o, int ldo, const float *in, const g2r_matrix *w, int T
 static void matmul_nt(float *out, int ldo, const float *in, const g2r_matrix *w, int T, int v0, int v1) {
     if (T <= 0 || v1 <= v0) return;
     if (w->dtype == G2R_DT_Q8 && w->q8_layout == G2R_Q8_GROUP_COLS) {
-        /* int8 products (q8_avx512.c), or the scalar reference's same bits */
-        if (!g2r_q8_matmul_nt_avx512(out, ldo, in, w, T, v0, v1)) g2r_kernels_scalar()->matmul_nt(out, ldo, in, w, T, v0, v1);
+        /* int8 products (q8_avx512.c; groups of 32: q8_avx2.c), or the scalar reference's same bits */
+        if (!g2r_q8_matmul_nt_avx512(out, ldo, in, w, T, v0, v1) && !g2r_q8_matmul_nt_avx2(out, ldo, in, w, T, v0, v1))
+            g2r_kernels_scalar()->matmul_nt(out, ldo, in, w, T, v0, v1);
         return;
     }
     switch (w->dtype) {

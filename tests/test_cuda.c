@@ -844,25 +844,30 @@ TEST(cuda_engine_matches_goldens) {
  * the same weights with int8 inputs). */
 TEST(cuda_engine_q8_model_runs_as_bf16) {
     if (!have_gpu()) return;
-    char in[600], out[700];
-    snprintf(in, sizeof in, "%s/golden/tiny.safetensors", t_data_dir());
-    snprintf(out, sizeof out, "%s/tiny_q8.safetensors", t_tmpdir());
-    g2r_error err = {0};
-    REQUIRE(g2r_gpt2_convert(in, out, G2R_DT_Q8, 32, 0, &err) == G2R_OK);
-    g2r_model *cpu = load_on(out, G2R_DEVICE_CPU), *gpu = load_on(out, G2R_DEVICE_CUDA);
-    if (cpu && gpu) {
-        int V = g2r_model_config(cpu).n_vocab, ids[2][20], lens[2] = {20, 3};
-        int *rows[2] = {ids[0], ids[1]};
-        for (int i = 0; i < 2; i++)
-            for (int t = 0; t < 20; t++) ids[i][t] = (i * 131 + t * 17 + 5) % V;
-        float *a = malloc((size_t)23 * V * 4), *b = malloc((size_t)23 * V * 4);
-        CHECK(forward_all(cpu, 2, rows, lens, G2R_OUT_LOGITS, a) == G2R_OK);
-        CHECK(forward_all(gpu, 2, rows, lens, G2R_OUT_LOGITS, b) == G2R_OK);
-        double d = rel_diff(b, a, (size_t)23 * V);
-        if (!(d <= 3e-2)) t_fail(__FILE__, __LINE__, "Q8 on CUDA vs CPU: relative difference %.3g > 0.03", d);
-        free(a), free(b);
+    /* both layer layouts: the cols one goes up transposed back to [in, out] */
+    for (int lay = 0; lay < 2; lay++) {
+        char in[600], out[700];
+        snprintf(in, sizeof in, "%s/golden/tiny.safetensors", t_data_dir());
+        snprintf(out, sizeof out, "%s/tiny_q8_%d.safetensors", t_tmpdir(), lay);
+        g2r_error err = {0};
+        REQUIRE(g2r_gpt2_convert(in, out, G2R_DT_Q8, 32, lay ? G2R_Q8_GROUP_ROWS : G2R_Q8_GROUP_COLS, 0, &err) == G2R_OK);
+        g2r_model *cpu = load_on(out, G2R_DEVICE_CPU), *gpu = load_on(out, G2R_DEVICE_CUDA);
+        if (cpu && gpu) {
+            int V = g2r_model_config(cpu).n_vocab, ids[2][20], lens[2] = {20, 3};
+            int *rows[2] = {ids[0], ids[1]};
+            for (int i = 0; i < 2; i++)
+                for (int t = 0; t < 20; t++) ids[i][t] = (i * 131 + t * 17 + 5) % V;
+            float *a = malloc((size_t)23 * V * 4), *b = malloc((size_t)23 * V * 4);
+            CHECK(forward_all(cpu, 2, rows, lens, G2R_OUT_LOGITS, a) == G2R_OK);
+            CHECK(forward_all(gpu, 2, rows, lens, G2R_OUT_LOGITS, b) == G2R_OK);
+            double d = rel_diff(b, a, (size_t)23 * V);
+            if (!(d <= 3e-2))
+                t_fail(__FILE__, __LINE__, "Q8 (%s layout) on CUDA vs CPU: relative difference %.3g > 0.03",
+                       lay ? "rows" : "cols", d);
+            free(a), free(b);
+        }
+        g2r_model_free(cpu), g2r_model_free(gpu);
     }
-    g2r_model_free(cpu), g2r_model_free(gpu);
 }
 
 /* g2r_embed and g2r_generate on the device against the CPU engine. */

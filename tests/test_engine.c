@@ -12,6 +12,7 @@
 #include "kernels/kernels.h"
 #include "tests/harness.h"
 #include "tests/test_engine_util.h"
+#include "weights/gpt2_convert.h"
 
 #define GOLDEN_TOL 1e-4
 
@@ -151,6 +152,88 @@ TEST(engine_output_is_bit_identical_for_any_thread_count_and_chunk) {
     g2r_kernels_kind kinds[4];
     int nk = kernel_kinds(kinds);
     for (int k = 0; k < nk; k++) bit_identical_for_threads_and_chunks(kinds[k]);
+}
+
+/* A Q8 file's layer matrices stored transposed (cols layout, matmul_nt) give
+ * the bits of the rows layout (K slices, then sums): the same integer sums,
+ * scales and additions in the same order.  Batched prefill and decode in
+ * pieces of 1-3 tokens (the K-split path for rows), every kernel table,
+ * 1-3 threads, groups 64 and 32 (each SIMD table's fast path or fallback). */
+static float *q8_logits(const char *path, g2r_kernels_kind kind, int threads, const golden_case *c, size_t T) {
+    size_t V = (size_t)c->n_vocab;
+    float *out = calloc((T + 64) * V, sizeof(float));
+    g2r_model *m = load_model(path, threads, kind);
+    if (!m || !out) {
+        g2r_model_free(m);
+        free(out);
+        return NULL;
+    }
+    CHECK(forward_all(m, c->n_seqs, c->ids, c->lens, G2R_OUT_LOGITS, out) == G2R_OK);
+    /* sequence 3 (64 tokens) again in decode-sized pieces, after the batch's rows */
+    g2r_session *s;
+    g2r_error err = {0};
+    if (g2r_session_new(m, 1, 64, &s, &err) == G2R_OK) {
+        const int pieces[] = {1, 2, 3, 1, 20, 1, 3, 33};
+        int at = 0;
+        for (size_t p = 0; p < sizeof pieces / sizeof pieces[0] && at < c->lens[3]; p++) {
+            const int *chunk = c->ids[3] + at;
+            CHECK(g2r_forward(s, 1, &chunk, &pieces[p], G2R_OUT_LOGITS, out + (T + (size_t)at) * V, &err) == G2R_OK);
+            at += pieces[p];
+        }
+        CHECK_EQ_INT(at, 64);
+        g2r_session_free(s);
+    } else {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+    }
+    g2r_model_free(m);
+    return out;
+}
+
+TEST(engine_q8_cols_layout_gives_the_rows_layout_bits) {
+    golden_case cases[8];
+    int n = golden_load(cases, 8);
+    REQUIRE(n >= 1);
+    const golden_case *c = golden_find(cases, n, "tiny");
+    REQUIRE(c && c->n_seqs >= 4 && c->lens[3] == 64);
+    size_t V = (size_t)c->n_vocab, T = (size_t)golden_total_tokens(c), nout = (T + 64) * V;
+    size_t n_ref;
+    float *ref = read_f32(c->logits, &n_ref);
+    REQUIRE(ref && n_ref == T * V);
+    g2r_kernels_kind kinds[4];
+    int nk = kernel_kinds(kinds);
+    const int groups[] = {64, 32};
+    for (int g = 0; g < 2; g++) {
+        char rows[600], cols[600];
+        snprintf(rows, sizeof rows, "%s/q8rows-%d", t_tmpdir(), groups[g]);
+        snprintf(cols, sizeof cols, "%s/q8cols-%d", t_tmpdir(), groups[g]);
+        g2r_error err = {0};
+        REQUIRE(g2r_gpt2_convert(c->model, rows, G2R_DT_Q8, groups[g], G2R_Q8_GROUP_ROWS, 0, &err) == G2R_OK);
+        REQUIRE(g2r_gpt2_convert(c->model, cols, G2R_DT_Q8, groups[g], G2R_Q8_GROUP_COLS, 0, &err) == G2R_OK);
+        for (int k = 0; k < nk; k++) {
+            float *base = q8_logits(rows, kinds[k], 1, c, T);
+            REQUIRE(base);
+            for (int threads = 1; threads <= 3; threads++) {
+                float *a = threads == 1 ? NULL : q8_logits(rows, kinds[k], threads, c, T);
+                float *b = q8_logits(cols, kinds[k], threads, c, T);
+                int rows_differ = a && memcmp(a, base, nout * sizeof(float));
+                int cols_differ = !b || memcmp(b, base, nout * sizeof(float));
+                if (rows_differ || cols_differ)
+                    t_fail(__FILE__, __LINE__, "group %d, %s kernels, %d threads: the %s file's logits differ from rows, 1 thread",
+                           groups[g], g2r_kernels_get(kinds[k])->name, threads, rows_differ ? "rows" : "cols");
+                free(a);
+                free(b);
+            }
+            /* and q8 is near F32: the batch against the PyTorch reference */
+            double d = rel_diff(base, ref, T * V);
+            if (!(d > 0 && d < 0.05))
+                t_fail(__FILE__, __LINE__, "group %d, %s kernels: q8 vs F32 reference %.3g", groups[g],
+                       g2r_kernels_get(kinds[k])->name, d);
+            if (k == 0) printf("  q8 group %d: max relative logit error vs F32 reference %.3g\n", groups[g], d);
+            free(base);
+        }
+    }
+    free(ref);
+    golden_free(cases, n);
 }
 
 /* Feeding a sequence in pieces over its KV cache equals feeding it whole. */

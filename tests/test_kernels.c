@@ -555,7 +555,7 @@ static void q8_products_exact(g2r_kernels_kind kind) {
     const int Tq[] = {1, 2, 3, 4, 5, 9};
     const int Nq[] = {1, 2, 15, 17, 63, 64, 65, 130, 200};
     const int rows_g[][2] = {{4, 8}, {8, 24}, {12, 36}, {64, 128}, {6, 12}, {1, 3}}; /* group, K */
-    const int cols_g[][2] = {{64, 64}, {64, 192}, {128, 256}, {32, 96}, {4, 12}};
+    const int cols_g[][2] = {{64, 64}, {64, 192}, {64, 256}, {64, 320}, {128, 256}, {32, 96}, {4, 12}};
     int cases = 0, bad = 0;
     for (int force = 0; force < 2; force++) {
         g2r_q8_avx512_force_madd(force);

@@ -46,6 +46,12 @@ static float at(const g2r_matrix *m, int r, int c) {
 }
 
 /* Largest |a - b| / (|b| + floor) over every tensor of two loaded models of one shape. */
+/* Element (r, c) of tensor t of w as Hugging Face shapes it: [in, out] for a
+ * layer matrix, however w stores it. */
+static float at_hf(const g2r_gpt2_weights *w, const g2r_gpt2_tensor *t, int r, int c) {
+    return t->role == G2R_ROLE_MATRIX && w->transposed ? at(t->m, c, r) : at(t->m, r, c);
+}
+
 static double max_rel_diff(const g2r_gpt2_weights *a, const g2r_gpt2_weights *b, double floor) {
     size_t n = g2r_gpt2_tensor_count(a->cfg.n_layer);
     g2r_gpt2_tensor *ta = calloc(n, sizeof *ta), *tb = calloc(n, sizeof *tb);
@@ -57,8 +63,8 @@ static double max_rel_diff(const g2r_gpt2_weights *a, const g2r_gpt2_weights *b,
         for (int r = 0; r < ta[k].rows; r++)
             for (int c = 0; c < cols; c++) {
                 size_t i = (size_t)r * cols + c;
-                double x = ta[k].m ? at(ta[k].m, r, c) : ta[k].v[i];
-                double y = tb[k].m ? at(tb[k].m, r, c) : tb[k].v[i];
+                double x = ta[k].m ? at_hf(a, &ta[k], r, c) : ta[k].v[i];
+                double y = tb[k].m ? at_hf(b, &tb[k], r, c) : tb[k].v[i];
                 double d = fabs(x - y) / (fabs(y) + floor);
                 if (d > worst) worst = d;
             }
@@ -472,9 +478,9 @@ TEST(w_convert_f16_bf16_f32_round_trip) {
     snprintf(b, sizeof b, "%s/b", dir);
     snprintf(back, sizeof back, "%s/back", dir);
     g2r_error err = {0};
-    REQUIRE(g2r_gpt2_convert(p, h, G2R_DT_F16, 64, 0, &err) == G2R_OK);
-    REQUIRE(g2r_gpt2_convert(p, b, G2R_DT_BF16, 64, 0, &err) == G2R_OK);
-    REQUIRE(g2r_gpt2_convert(p, back, G2R_DT_F32, 64, 0, &err) == G2R_OK);
+    REQUIRE(g2r_gpt2_convert(p, h, G2R_DT_F16, 64, G2R_Q8_GROUP_COLS, 0, &err) == G2R_OK);
+    REQUIRE(g2r_gpt2_convert(p, b, G2R_DT_BF16, 64, G2R_Q8_GROUP_COLS, 0, &err) == G2R_OK);
+    REQUIRE(g2r_gpt2_convert(p, back, G2R_DT_F32, 64, G2R_Q8_GROUP_COLS, 0, &err) == G2R_OK);
     CHECK(same_bytes(p, back)); /* f32 -> f32 rewrites the very same file */
     g2r_gpt2_weights f, wh, wb;
     REQUIRE(g2r_gpt2_weights_load(p, 0, &f, &err) == G2R_OK);
@@ -484,7 +490,7 @@ TEST(w_convert_f16_bf16_f32_round_trip) {
     CHECK(max_rel_diff(&wh, &f, F16_FLOOR) <= 1.0 / 2048);
     CHECK(max_rel_diff(&wb, &f, 1e-30) <= 1.0 / 256);
     /* and back from bf16 to f32: exactly the bf16 values */
-    REQUIRE(g2r_gpt2_convert(b, back, G2R_DT_F32, 64, 0, &err) == G2R_OK);
+    REQUIRE(g2r_gpt2_convert(b, back, G2R_DT_F32, 64, G2R_Q8_GROUP_COLS, 0, &err) == G2R_OK);
     g2r_gpt2_weights wback;
     REQUIRE(g2r_gpt2_weights_load(back, 0, &wback, &err) == G2R_OK);
     CHECK(wback.dtype == G2R_DT_F32);
@@ -497,72 +503,90 @@ TEST(w_convert_f16_bf16_f32_round_trip) {
 }
 
 /* max over the matrix of |q8 - f32| and of that error divided by its scale/2 */
-static void q8_error(const g2r_matrix *q, const g2r_matrix *f, double *max_abs, double *max_ratio) {
+/* q (Q8, stored [in, out] or transposed: q_t) against f ([in, out]). */
+static void q8_error(const g2r_matrix *q, int q_t, const g2r_matrix *f, double *max_abs, double *max_ratio) {
     for (int r = 0; r < q->rows; r++)
         for (int c = 0; c < q->cols; c++) {
             size_t s = q->q8_layout == G2R_Q8_GROUP_ROWS ? (size_t)(r / q->group) * q->cols + c
                                                          : (size_t)r * (q->cols / q->group) + c / q->group;
-            double e = fabs((double)at(q, r, c) - at(f, r, c)), half = q->scale[s] / 2;
+            double e = fabs((double)at(q, r, c) - (q_t ? at(f, c, r) : at(f, r, c))), half = q->scale[s] / 2;
             if (e > *max_abs) *max_abs = e;
             double ratio = half > 0 ? e / half : (e > 0 ? INFINITY : 0);
             if (ratio > *max_ratio) *max_ratio = ratio;
         }
 }
 
+/* Both layer layouts: cols (the default, layer matrices stored [out, in]) and rows. */
 TEST(w_convert_q8_within_half_a_step) {
     const char *dir = t_tmpdir();
     char *p = mk(dir, "m", &small_cfg, G2R_DT_F32, 6);
     REQUIRE(p);
-    char q[700], back[700];
-    snprintf(q, sizeof q, "%s/q8", dir);
-    snprintf(back, sizeof back, "%s/back", dir);
+    g2r_gpt2_weights f, back[2];
     g2r_error err = {0};
-    REQUIRE(g2r_gpt2_convert(p, q, G2R_DT_Q8, 32, 0, &err) == G2R_OK);
-    g2r_gpt2_weights f, w;
     REQUIRE(g2r_gpt2_weights_load(p, 0, &f, &err) == G2R_OK);
-    REQUIRE(g2r_gpt2_weights_load(q, 0, &w, &err) == G2R_OK);
-    CHECK(w.dtype == G2R_DT_Q8);
-    CHECK(w.wte.q8_layout == G2R_Q8_GROUP_COLS && w.wte.group == 32 && w.wte.scale);
-    CHECK(w.layers[1].fc.q8_layout == G2R_Q8_GROUP_ROWS && w.layers[1].fc.group == 32);
-    CHECK_EQ_INT(w.n_params, f.n_params);
-    CHECK_EQ_INT(w.bytes_owned, 0);
+    for (int lay = 0; lay < 2; lay++) {
+        int cols = lay == 0;
+        char q[700], b[700];
+        snprintf(q, sizeof q, "%s/q8-%d", dir, lay);
+        snprintf(b, sizeof b, "%s/back-%d", dir, lay);
+        REQUIRE(g2r_gpt2_convert(p, q, G2R_DT_Q8, 32, cols ? G2R_Q8_GROUP_COLS : G2R_Q8_GROUP_ROWS, 0, &err) == G2R_OK);
+        g2r_gpt2_weights w;
+        REQUIRE(g2r_gpt2_weights_load(q, 0, &w, &err) == G2R_OK);
+        CHECK(w.dtype == G2R_DT_Q8 && w.transposed == cols);
+        CHECK(w.wte.q8_layout == G2R_Q8_GROUP_COLS && w.wte.group == 32 && w.wte.scale);
+        const g2r_matrix *fc = &w.layers[1].fc;
+        CHECK(fc->q8_layout == (cols ? G2R_Q8_GROUP_COLS : G2R_Q8_GROUP_ROWS) && fc->group == 32);
+        CHECK(cols ? fc->rows == 256 && fc->cols == 64 : fc->rows == 64 && fc->cols == 256);
+        CHECK_EQ_INT(w.n_params, f.n_params);
+        CHECK_EQ_INT(w.bytes_owned, 0);
 
-    g2r_safetensors st;
-    REQUIRE(g2r_st_open(q, &st, &err) == G2R_OK);
-    const g2r_st_tensor *ws = g2r_st_find(&st, "wte.weight_scale"), *fs = g2r_st_find(&st, "h.0.mlp.c_proj.weight_scale");
-    REQUIRE(ws && fs);
-    CHECK(ws->dtype == G2R_ST_F32 && ws->shape[0] == 100 && ws->shape[1] == 2);
-    CHECK(fs->shape[0] == 256 / 32 && fs->shape[1] == 64);
-    CHECK(g2r_st_find(&st, "wpe.weight")->dtype == G2R_ST_F32);
-    CHECK(g2r_st_find(&st, "h.0.mlp.c_proj.weight")->dtype == G2R_ST_I8);
-    CHECK(!strcmp(g2r_st_meta_get(&st, "q8_group"), "32"));
-    g2r_st_close(&st);
+        g2r_safetensors st;
+        REQUIRE(g2r_st_open(q, &st, &err) == G2R_OK);
+        const g2r_st_tensor *ws = g2r_st_find(&st, "wte.weight_scale"), *fs = g2r_st_find(&st, "h.0.mlp.c_proj.weight_scale");
+        const g2r_st_tensor *fm = g2r_st_find(&st, "h.0.mlp.c_proj.weight");
+        REQUIRE(ws && fs && fm);
+        CHECK(ws->dtype == G2R_ST_F32 && ws->shape[0] == 100 && ws->shape[1] == 2);
+        if (cols) CHECK(fm->shape[0] == 64 && fm->shape[1] == 256 && fs->shape[0] == 64 && fs->shape[1] == 256 / 32);
+        else CHECK(fm->shape[0] == 256 && fm->shape[1] == 64 && fs->shape[0] == 256 / 32 && fs->shape[1] == 64);
+        CHECK(g2r_st_find(&st, "wpe.weight")->dtype == G2R_ST_F32);
+        CHECK(fm->dtype == G2R_ST_I8);
+        CHECK(!strcmp(g2r_st_meta_get(&st, "q8_group"), "32"));
+        CHECK(!strcmp(g2r_st_meta_get(&st, "q8_layout"), cols ? "cols" : "rows"));
+        g2r_st_close(&st);
 
-    double max_abs = 0, max_ratio = 0;
-    q8_error(&w.wte, &f.wte, &max_abs, &max_ratio);
-    for (int l = 0; l < 2; l++) {
-        const g2r_layer_weights *a = &w.layers[l], *b = &f.layers[l];
-        q8_error(&a->c_attn, &b->c_attn, &max_abs, &max_ratio);
-        q8_error(&a->attn_proj, &b->attn_proj, &max_abs, &max_ratio);
-        q8_error(&a->fc, &b->fc, &max_abs, &max_ratio);
-        q8_error(&a->mlp_proj, &b->mlp_proj, &max_abs, &max_ratio);
-        for (int i = 0; i < 64; i++) CHECK(a->ln_1_w[i] == b->ln_1_w[i]);
+        double max_abs = 0, max_ratio = 0;
+        q8_error(&w.wte, 0, &f.wte, &max_abs, &max_ratio);
+        for (int l = 0; l < 2; l++) {
+            const g2r_layer_weights *a = &w.layers[l], *o = &f.layers[l];
+            q8_error(&a->c_attn, cols, &o->c_attn, &max_abs, &max_ratio);
+            q8_error(&a->attn_proj, cols, &o->attn_proj, &max_abs, &max_ratio);
+            q8_error(&a->fc, cols, &o->fc, &max_abs, &max_ratio);
+            q8_error(&a->mlp_proj, cols, &o->mlp_proj, &max_abs, &max_ratio);
+            for (int i = 0; i < 64; i++) CHECK(a->ln_1_w[i] == o->ln_1_w[i]);
+        }
+        printf("  q8 %s (group 32) max |dequantized - f32| = %.3g, max error / (scale/2) = %.4f\n", cols ? "cols" : "rows",
+               max_abs, max_ratio);
+        CHECK(max_ratio <= 1.0 + 1e-4);
+        CHECK(max_abs > 0 && max_abs < 0.02 * 5 / 127); /* N(0, 0.02): |w| < 5 sd here */
+
+        /* q8 -> f32 keeps the dequantized values exactly, back in [in, out] */
+        REQUIRE(g2r_gpt2_convert(q, b, G2R_DT_F32, 64, G2R_Q8_GROUP_COLS, 0, &err) == G2R_OK);
+        REQUIRE(g2r_gpt2_weights_load(b, 0, &back[lay], &err) == G2R_OK);
+        CHECK(!back[lay].transposed);
+        CHECK(max_rel_diff(&back[lay], &w, 1e-30) == 0);
+        g2r_gpt2_weights_free(&w);
     }
-    printf("  q8 (group 32) max |dequantized - f32| = %.3g, max error / (scale/2) = %.4f\n", max_abs, max_ratio);
-    CHECK(max_ratio <= 1.0 + 1e-4);
-    CHECK(max_abs > 0 && max_abs < 0.02 * 5 / 127); /* N(0, 0.02): |w| < 5 sd here */
+    /* the two layouts hold the same values */
+    CHECK(max_rel_diff(&back[0], &back[1], 1e-30) == 0);
+    CHECK(max_rel_diff(&back[0], &f, 1e-30) > 0);
+    g2r_gpt2_weights_free(&back[0]);
+    g2r_gpt2_weights_free(&back[1]);
 
-    /* q8 -> f32 keeps the dequantized values exactly */
-    REQUIRE(g2r_gpt2_convert(q, back, G2R_DT_F32, 64, 0, &err) == G2R_OK);
-    g2r_gpt2_weights b;
-    REQUIRE(g2r_gpt2_weights_load(back, 0, &b, &err) == G2R_OK);
-    CHECK(max_rel_diff(&b, &w, 1e-30) == 0);
-    g2r_gpt2_weights_free(&b);
-
-    CHECK(g2r_gpt2_convert(p, back, G2R_DT_Q8, 48, 0, &err) == G2R_EARG);
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s/bad", dir);
+    CHECK(g2r_gpt2_convert(p, bad, G2R_DT_Q8, 48, G2R_Q8_GROUP_COLS, 0, &err) == G2R_EARG);
     CHECK_CONTAINS(err.msg, "q8 group 48 must be positive and divide n_embd 64");
     g2r_gpt2_weights_free(&f);
-    g2r_gpt2_weights_free(&w);
     free(p);
 }
 
@@ -574,18 +598,23 @@ TEST(w_q8_needs_scales_and_group) {
     snprintf(q, sizeof q, "%s/q8", dir);
     snprintf(bad, sizeof bad, "%s/bad", dir);
     g2r_error err = {0};
-    REQUIRE(g2r_gpt2_convert(p, q, G2R_DT_Q8, 64, 0, &err) == G2R_OK);
+    REQUIRE(g2r_gpt2_convert(p, q, G2R_DT_Q8, 64, G2R_Q8_GROUP_COLS, 0, &err) == G2R_OK);
     g2r_safetensors st;
     REQUIRE(g2r_st_open(q, &st, &err) == G2R_OK);
     raw *t = calloc(st.n_tensors, sizeof *t);
     int n = raw_from(&st, t);
-    raw_write(bad, t, n, "{\"n_head\":\"4\"}");
+    raw_write(bad, t, n, "{\"n_head\":\"4\",\"q8_layout\":\"cols\"}");
     expect_load_error(bad, 0, "q8 weights need __metadata__ q8_group");
-    raw_write(bad, t, n, "{\"n_head\":\"4\",\"q8_group\":\"32\"}");
+    raw_write(bad, t, n, "{\"n_head\":\"4\",\"q8_group\":\"32\",\"q8_layout\":\"cols\"}");
     expect_load_error(bad, 0, "tensor 'wte.weight_scale' has shape [100, 1], expected [100, 2]");
+    raw_write(bad, t, n, "{\"n_head\":\"4\",\"q8_group\":\"64\",\"q8_layout\":\"diagonal\"}");
+    expect_load_error(bad, 0, "__metadata__ q8_layout 'diagonal' is neither 'rows' nor 'cols'");
+    /* older files name no layout: rows, which these tensors' shapes are not */
+    raw_write(bad, t, n, "{\"n_head\":\"4\",\"q8_group\":\"64\"}");
+    expect_load_error(bad, 0, "tensor 'h.0.attn.c_attn.weight' has shape [192, 64], expected [64, 192]");
     raw *s = find_raw(t, n, "h.1.attn.c_attn.weight_scale"), saved = *s;
     *s = t[n - 1];
-    raw_write(bad, t, n - 1, "{\"n_head\":\"4\",\"q8_group\":\"64\"}");
+    raw_write(bad, t, n - 1, "{\"n_head\":\"4\",\"q8_group\":\"64\",\"q8_layout\":\"cols\"}");
     expect_load_error(bad, 0, "missing tensor 'h.1.attn.c_attn.weight_scale'");
     *s = saved;
     free(t);
@@ -625,8 +654,18 @@ TEST(w_cli_mkmodel_and_convert) {
     snprintf(args, sizeof args, "convert -m '%s' -o '%s' --dtype q8 --group 16", path, q);
     CHECK_EQ_INT(t_run(args, NULL, NULL), 0);
     REQUIRE(g2r_gpt2_weights_load(q, 0, &w, &err) == G2R_OK);
-    CHECK(w.dtype == G2R_DT_Q8 && w.wte.group == 16);
+    CHECK(w.dtype == G2R_DT_Q8 && w.wte.group == 16 && w.transposed);
     g2r_gpt2_weights_free(&w);
+    snprintf(args, sizeof args, "convert -m '%s' -o '%s' --dtype q8 --group 16 --q8-layout rows", path, q);
+    CHECK_EQ_INT(t_run(args, NULL, NULL), 0);
+    REQUIRE(g2r_gpt2_weights_load(q, 0, &w, &err) == G2R_OK);
+    CHECK(w.dtype == G2R_DT_Q8 && !w.transposed && w.layers[0].fc.q8_layout == G2R_Q8_GROUP_ROWS);
+    g2r_gpt2_weights_free(&w);
+    char errp[700];
+    snprintf(errp, sizeof errp, "%s/err.txt", dir);
+    snprintf(args, sizeof args, "convert -m '%s' -o '%s' --dtype q8 --q8-layout diag", path, q);
+    CHECK_EQ_INT(t_run(args, NULL, errp), 2);
+    CHECK_CONTAINS(t_slurp(errp), "--q8-layout expects cols or rows, got 'diag'");
     snprintf(args, sizeof args, "convert -m '%s' -o '%s' --dtype q8 --group 24", path, q);
     CHECK_EQ_INT(t_run(args, NULL, NULL), 1);
 }

@@ -17,6 +17,8 @@ typedef struct {
     char name[64];
     const g2r_gpt2_tensor *src;
     int is_scale;
+    int transpose; /* write the rows of the stored matrix transposed */
+    int q8_cols;   /* q8: groups run along the written rows (else down the columns) */
 } item;
 
 typedef struct {
@@ -25,24 +27,46 @@ typedef struct {
     int group;
 } job;
 
-/* Row r of m as floats, whatever its dtype. */
-static void row_f32(const g2r_matrix *m, int r, float *out) {
-    size_t base = (size_t)r * (size_t)m->cols;
-    for (int c = 0; c < m->cols; c++) {
-        size_t i = base + (size_t)c;
-        switch (m->dtype) {
-        case G2R_DT_F32: out[c] = ((const float *)m->data)[i]; break;
-        case G2R_DT_F16: out[c] = g2r_f16_to_f32(((const uint16_t *)m->data)[i]); break;
-        case G2R_DT_BF16: out[c] = g2r_bf16_to_f32(((const uint16_t *)m->data)[i]); break;
-        case G2R_DT_Q8: {
-            size_t s = m->q8_layout == G2R_Q8_GROUP_ROWS ? (size_t)(r / m->group) * (size_t)m->cols + (size_t)c
-                                                         : (size_t)r * (size_t)(m->cols / m->group) + (size_t)(c / m->group);
-            out[c] = (float)((const int8_t *)m->data)[i] * m->scale[s];
-            break;
-        }
-        }
+/* Element (r, c) of m as a float, whatever its dtype. */
+static float elem(const g2r_matrix *m, int r, int c) {
+    size_t i = (size_t)r * (size_t)m->cols + (size_t)c;
+    switch (m->dtype) {
+    case G2R_DT_F32: return ((const float *)m->data)[i];
+    case G2R_DT_F16: return g2r_f16_to_f32(((const uint16_t *)m->data)[i]);
+    case G2R_DT_BF16: return g2r_bf16_to_f32(((const uint16_t *)m->data)[i]);
+    case G2R_DT_Q8: {
+        size_t s = m->q8_layout == G2R_Q8_GROUP_ROWS ? (size_t)(r / m->group) * (size_t)m->cols + (size_t)c
+                                                     : (size_t)r * (size_t)(m->cols / m->group) + (size_t)(c / m->group);
+        return (float)((const int8_t *)m->data)[i] * m->scale[s];
     }
+    }
+    return 0.0f;
 }
+
+/* The matrix as written: m, or m transposed. */
+typedef struct {
+    const g2r_matrix *m;
+    int transpose;
+    int rows, cols;
+} view;
+
+static view view_of(const g2r_matrix *m, int transpose) {
+    return (view){m, transpose, transpose ? m->cols : m->rows, transpose ? m->rows : m->cols};
+}
+
+/* Rows [r0, r0 + n) of v into buf[n][v->cols], reading m along its rows
+ * either way (transposed: n of m's columns in one pass, not one pass each). */
+static void view_rows(const view *v, int r0, int n, float *buf) {
+    if (!v->transpose) {
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < v->cols; c++) buf[(size_t)r * v->cols + c] = elem(v->m, r0 + r, c);
+        return;
+    }
+    for (int c = 0; c < v->cols; c++) /* m's row c is the view's column c */
+        for (int r = 0; r < n; r++) buf[(size_t)r * v->cols + c] = elem(v->m, c, r0 + r);
+}
+
+#define BLOCK 16 /* rows read at a time */
 
 static float q8_scale(float amax) { return amax / 127.0f; }
 
@@ -52,16 +76,15 @@ static int8_t q8_value(float x, float scale) {
     return (int8_t)(q > 127.0f ? 127 : q < -127.0f ? -127 : q);
 }
 
-/* Conv1D weights: scales per column over each block of `group` rows. */
-static g2r_status emit_q8_rows(const g2r_matrix *m, int group, int is_scale, g2r_st_out *out, float *buf,
-                               float *scale, int8_t *q, g2r_error *err) {
-    int C = m->cols;
-    for (int r0 = 0; r0 < m->rows; r0 += group) {
+/* Scales per column over each block of `group` rows (the rows layout). */
+static g2r_status emit_q8_rows(const view *v, int group, int is_scale, g2r_st_out *out, float *buf, float *scale,
+                               int8_t *q, g2r_error *err) {
+    int C = v->cols;
+    for (int r0 = 0; r0 < v->rows; r0 += group) {
+        view_rows(v, r0, group, buf);
         for (int c = 0; c < C; c++) scale[c] = 0.0f;
-        for (int r = 0; r < group; r++) {
-            row_f32(m, r0 + r, buf + (size_t)r * C);
+        for (int r = 0; r < group; r++)
             for (int c = 0; c < C; c++) scale[c] = fmaxf(scale[c], fabsf(buf[(size_t)r * C + c]));
-        }
         for (int c = 0; c < C; c++) scale[c] = q8_scale(scale[c]);
         g2r_status s;
         if (is_scale) {
@@ -76,34 +99,41 @@ static g2r_status emit_q8_rows(const g2r_matrix *m, int group, int is_scale, g2r
     return G2R_OK;
 }
 
-/* wte: scales per row over each run of `group` columns. */
-static g2r_status emit_q8_cols(const g2r_matrix *m, int group, int is_scale, g2r_st_out *out, float *buf,
-                               float *scale, int8_t *q, g2r_error *err) {
-    int C = m->cols, G = C / group;
-    for (int r = 0; r < m->rows; r++) {
-        row_f32(m, r, buf);
-        for (int g = 0; g < G; g++) {
-            float amax = 0.0f;
-            for (int c = g * group; c < (g + 1) * group; c++) amax = fmaxf(amax, fabsf(buf[c]));
-            scale[g] = q8_scale(amax);
-            for (int c = g * group; c < (g + 1) * group; c++) q[c] = q8_value(buf[c], scale[g]);
+/* Scales per row over each run of `group` columns (the cols layout, wte's). */
+static g2r_status emit_q8_cols(const view *v, int group, int is_scale, g2r_st_out *out, float *buf, float *scale,
+                               int8_t *q, g2r_error *err) {
+    int C = v->cols, G = C / group;
+    for (int r0 = 0; r0 < v->rows; r0 += BLOCK) {
+        int n = v->rows - r0 < BLOCK ? v->rows - r0 : BLOCK;
+        view_rows(v, r0, n, buf);
+        for (int r = 0; r < n; r++) {
+            const float *x = buf + (size_t)r * C;
+            for (int g = 0; g < G; g++) {
+                float amax = 0.0f;
+                for (int c = g * group; c < (g + 1) * group; c++) amax = fmaxf(amax, fabsf(x[c]));
+                scale[g] = q8_scale(amax);
+                for (int c = g * group; c < (g + 1) * group; c++) q[c] = q8_value(x[c], scale[g]);
+            }
+            g2r_status s = is_scale ? g2r_st_put(out, scale, (size_t)G * sizeof(float), err)
+                                    : g2r_st_put(out, q, (size_t)C, err);
+            if (s) return s;
         }
-        g2r_status s = is_scale ? g2r_st_put(out, scale, (size_t)G * sizeof(float), err) : g2r_st_put(out, q, (size_t)C, err);
-        if (s) return s;
     }
     return G2R_OK;
 }
 
-static g2r_status emit_matrix(const g2r_matrix *m, g2r_st_dtype dt, g2r_st_out *out, float *buf, uint16_t *half,
+static g2r_status emit_matrix(const view *v, g2r_st_dtype dt, g2r_st_out *out, float *buf, uint16_t *half,
                               g2r_error *err) {
-    for (int r = 0; r < m->rows; r++) {
-        row_f32(m, r, buf);
+    for (int r0 = 0; r0 < v->rows; r0 += BLOCK) {
+        int n = v->rows - r0 < BLOCK ? v->rows - r0 : BLOCK;
+        size_t count = (size_t)n * (size_t)v->cols;
+        view_rows(v, r0, n, buf);
         g2r_status s;
         if (dt == G2R_ST_F32) {
-            s = g2r_st_put(out, buf, (size_t)m->cols * sizeof(float), err);
+            s = g2r_st_put(out, buf, count * sizeof(float), err);
         } else {
-            for (int c = 0; c < m->cols; c++) half[c] = dt == G2R_ST_F16 ? g2r_f32_to_f16(buf[c]) : g2r_f32_to_bf16(buf[c]);
-            s = g2r_st_put(out, half, (size_t)m->cols * sizeof(uint16_t), err);
+            for (size_t i = 0; i < count; i++) half[i] = dt == G2R_ST_F16 ? g2r_f32_to_f16(buf[i]) : g2r_f32_to_bf16(buf[i]);
+            s = g2r_st_put(out, half, count * sizeof(uint16_t), err);
         }
         if (s) return s;
     }
@@ -116,16 +146,17 @@ static g2r_status emit(void *user, const g2r_st_spec *spec, g2r_st_out *out, g2r
     const g2r_gpt2_tensor *t = it->src;
     if (!t->m) return g2r_st_put(out, t->v, (size_t)t->rows * (size_t)(t->cols ? t->cols : 1) * sizeof(float), err);
 
-    const g2r_matrix *m = t->m;
-    size_t rows_buf = t->role == G2R_ROLE_MATRIX && (spec->dtype == G2R_ST_I8 || it->is_scale) ? (size_t)j->group : 1;
-    float *buf = malloc(rows_buf * (size_t)m->cols * sizeof(float));
-    float *scale = malloc((size_t)m->cols * sizeof(float));
-    void *narrow = malloc(rows_buf * (size_t)m->cols * sizeof(uint16_t));
+    view v = view_of(t->m, it->transpose);
+    int q8 = spec->dtype == G2R_ST_I8 || it->is_scale;
+    size_t rows_buf = q8 && !it->q8_cols && j->group > BLOCK ? (size_t)j->group : BLOCK;
+    float *buf = malloc(rows_buf * (size_t)v.cols * sizeof(float));
+    float *scale = malloc((size_t)v.cols * sizeof(float));
+    void *narrow = malloc(rows_buf * (size_t)v.cols * sizeof(uint16_t));
     g2r_status s;
     if (!buf || !scale || !narrow) s = g2r_fail(err, G2R_ENOMEM, "out of memory converting '%s'", t->name);
-    else if (spec->dtype != G2R_ST_I8 && !it->is_scale) s = emit_matrix(m, spec->dtype, out, buf, narrow, err);
-    else if (t->role == G2R_ROLE_MATRIX) s = emit_q8_rows(m, j->group, it->is_scale, out, buf, scale, narrow, err);
-    else s = emit_q8_cols(m, j->group, it->is_scale, out, buf, scale, narrow, err);
+    else if (!q8) s = emit_matrix(&v, spec->dtype, out, buf, narrow, err);
+    else if (it->q8_cols) s = emit_q8_cols(&v, j->group, it->is_scale, out, buf, scale, narrow, err);
+    else s = emit_q8_rows(&v, j->group, it->is_scale, out, buf, scale, narrow, err);
     free(buf);
     free(scale);
     free(narrow);
@@ -133,7 +164,7 @@ static g2r_status emit(void *user, const g2r_st_spec *spec, g2r_st_out *out, g2r
 }
 
 static g2r_status write_converted(const char *path, const g2r_gpt2_weights *w, const g2r_gpt2_tensor *tensors,
-                                  size_t n, g2r_dtype dtype, int group, g2r_error *err) {
+                                  size_t n, g2r_dtype dtype, int group, g2r_q8_layout layout, g2r_error *err) {
     item *items = calloc(2 * n, sizeof *items);
     g2r_st_spec *specs = calloc(2 * n, sizeof *specs);
     if (!items || !specs) {
@@ -142,35 +173,43 @@ static g2r_status write_converted(const char *path, const g2r_gpt2_weights *w, c
         return g2r_fail(err, G2R_ENOMEM, "%s: out of memory", path);
     }
     g2r_st_dtype big = dtype == G2R_DT_F16 ? G2R_ST_F16 : dtype == G2R_DT_BF16 ? G2R_ST_BF16 : dtype == G2R_DT_Q8 ? G2R_ST_I8 : G2R_ST_F32;
+    int q8 = dtype == G2R_DT_Q8;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const g2r_gpt2_tensor *t = &tensors[i];
-        items[k] = (item){.src = t};
+        /* a layer matrix is written [out, in] for q8 in the cols layout, else
+         * [in, out]; w may hold it either way */
+        int layer = t->role == G2R_ROLE_MATRIX, out_in = layer && q8 && layout == G2R_Q8_GROUP_COLS;
+        int rows = out_in ? t->cols : t->rows, cols = out_in ? t->rows : t->cols;
+        items[k] = (item){.src = t, .transpose = layer && out_in != w->transposed, .q8_cols = !layer || out_in};
         snprintf(items[k].name, sizeof items[k].name, "%s", t->name);
-        specs[k] = (g2r_st_spec){items[k].name, t->m ? big : G2R_ST_F32, t->cols ? 2 : 1, {t->rows, t->cols}};
+        specs[k] = (g2r_st_spec){items[k].name, t->m ? big : G2R_ST_F32, t->cols ? 2 : 1, {rows, cols}};
         k++;
-        if (t->m && dtype == G2R_DT_Q8) {
-            items[k] = (item){.src = t, .is_scale = 1};
+        if (t->m && q8) {
+            items[k] = items[k - 1];
+            items[k].is_scale = 1;
             snprintf(items[k].name, sizeof items[k].name, "%s_scale", t->name);
-            int by_rows = t->role == G2R_ROLE_MATRIX;
-            specs[k] = (g2r_st_spec){items[k].name, G2R_ST_F32, 2,
-                                     {by_rows ? t->rows / group : t->rows, by_rows ? t->cols : t->cols / group}};
+            int by_rows = !items[k].q8_cols;
+            specs[k] = (g2r_st_spec){items[k].name, G2R_ST_F32, 2, {by_rows ? rows / group : rows, by_rows ? cols : cols / group}};
             k++;
         }
     }
     char heads[16], groups[16];
     snprintf(heads, sizeof heads, "%d", w->cfg.n_head);
     snprintf(groups, sizeof groups, "%d", group);
-    const char *meta[][2] = {{"format", "pt"}, {"n_head", heads}, {"q8_group", groups}};
+    const char *meta[][2] = {{"format", "pt"},
+                             {"n_head", heads},
+                             {"q8_group", groups},
+                             {"q8_layout", layout == G2R_Q8_GROUP_COLS ? "cols" : "rows"}};
     job j = {specs, items, group};
-    g2r_status s = g2r_st_write(path, specs, k, meta, dtype == G2R_DT_Q8 ? 3 : 2, emit, &j, err);
+    g2r_status s = g2r_st_write(path, specs, k, meta, q8 ? 4 : 2, emit, &j, err);
     free(items);
     free(specs);
     return s;
 }
 
-g2r_status g2r_gpt2_convert(const char *in, const char *out, g2r_dtype dtype, int group, int n_head_override,
-                            g2r_error *err) {
+g2r_status g2r_gpt2_convert(const char *in, const char *out, g2r_dtype dtype, int group, g2r_q8_layout layout,
+                            int n_head_override, g2r_error *err) {
     g2r_gpt2_weights w;
     g2r_status s = g2r_gpt2_weights_load(in, n_head_override, &w, err);
     if (s) return s;
@@ -181,7 +220,7 @@ g2r_status g2r_gpt2_convert(const char *in, const char *out, g2r_dtype dtype, in
     if (!s && !tensors) s = g2r_fail(err, G2R_ENOMEM, "%s: out of memory", in);
     if (!s) {
         g2r_gpt2_tensors_bind(&w, tensors);
-        s = write_converted(out, &w, tensors, n, dtype, group, err);
+        s = write_converted(out, &w, tensors, n, dtype, group, layout, err);
     }
     free(tensors);
     g2r_gpt2_weights_free(&w);

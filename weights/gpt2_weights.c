@@ -4,7 +4,13 @@
  * mlp.c_fc,mlp.c_proj}.{weight,bias}, ln_f.{weight,bias}, optionally under
  * "transformer.".  h.{i}.attn.bias / masked_bias are causal-mask buffers and
  * are ignored.  Shapes give the configuration; n_head comes from the caller,
- * __metadata__ "n_head", or GPT-2's own table. */
+ * __metadata__ "n_head", or GPT-2's own table.
+ *
+ * Q8 files name their group in __metadata__ "q8_group" and the layer
+ * matrices' layout in "q8_layout": "rows" (absent in older files), each Conv1D
+ * weight [in, out] as Hugging Face stores it, scales [in/group, out]; or
+ * "cols", each stored transposed [out, in], scales [out, in/group], as wte is
+ * (decode then reads each thread's outputs as one run of whole rows). */
 #include "weights/gpt2_weights.h"
 
 #include <stdint.h>
@@ -30,6 +36,7 @@ typedef struct {
     w_priv *p;
     g2r_gpt2_weights *w;
     int q8, group;
+    g2r_q8_layout layout; /* of the layer matrices */
     g2r_error *err;
 } binder;
 
@@ -212,21 +219,27 @@ static g2r_status choose_heads(binder *b, int override, int C, int *n_head) {
     return G2R_OK;
 }
 
+/* A layer's Conv1D weight [in, out], stored so or transposed (b->layout). */
+static g2r_status layer_mat(binder *b, const char *name, int in, int out, g2r_matrix *m) {
+    if (b->layout == G2R_Q8_GROUP_COLS) return mat(b, name, out, in, G2R_Q8_GROUP_COLS, m);
+    return mat(b, name, in, out, G2R_Q8_GROUP_ROWS, m);
+}
+
 static g2r_status bind_layer(binder *b, int i, int C, g2r_layer_weights *L) {
     char n[96];
     g2r_status s;
 #define NAME(suffix) (snprintf(n, sizeof n, "h.%d.%s", i, suffix), n)
     if (!(L->ln_1_w = vec(b, NAME("ln_1.weight"), C))) return b->err->status;
     if (!(L->ln_1_b = vec(b, NAME("ln_1.bias"), C))) return b->err->status;
-    if ((s = mat(b, NAME("attn.c_attn.weight"), C, 3 * C, G2R_Q8_GROUP_ROWS, &L->c_attn))) return s;
+    if ((s = layer_mat(b, NAME("attn.c_attn.weight"), C, 3 * C, &L->c_attn))) return s;
     if (!(L->c_attn_b = vec(b, NAME("attn.c_attn.bias"), 3 * C))) return b->err->status;
-    if ((s = mat(b, NAME("attn.c_proj.weight"), C, C, G2R_Q8_GROUP_ROWS, &L->attn_proj))) return s;
+    if ((s = layer_mat(b, NAME("attn.c_proj.weight"), C, C, &L->attn_proj))) return s;
     if (!(L->attn_proj_b = vec(b, NAME("attn.c_proj.bias"), C))) return b->err->status;
     if (!(L->ln_2_w = vec(b, NAME("ln_2.weight"), C))) return b->err->status;
     if (!(L->ln_2_b = vec(b, NAME("ln_2.bias"), C))) return b->err->status;
-    if ((s = mat(b, NAME("mlp.c_fc.weight"), C, 4 * C, G2R_Q8_GROUP_ROWS, &L->fc))) return s;
+    if ((s = layer_mat(b, NAME("mlp.c_fc.weight"), C, 4 * C, &L->fc))) return s;
     if (!(L->fc_b = vec(b, NAME("mlp.c_fc.bias"), 4 * C))) return b->err->status;
-    if ((s = mat(b, NAME("mlp.c_proj.weight"), 4 * C, C, G2R_Q8_GROUP_ROWS, &L->mlp_proj))) return s;
+    if ((s = layer_mat(b, NAME("mlp.c_proj.weight"), 4 * C, C, &L->mlp_proj))) return s;
     if (!(L->mlp_proj_b = vec(b, NAME("mlp.c_proj.bias"), C))) return b->err->status;
 #undef NAME
     return G2R_OK;
@@ -276,6 +289,11 @@ static g2r_status infer_config(binder *b, int n_head_override) {
         if (C % v)
             return g2r_fail(b->err, G2R_EFORMAT, "%s: q8_group %ld does not divide n_embd %d", b->path, v, C);
         b->group = (int)v;
+        const char *lay = g2r_st_meta_get(b->st, "q8_layout");
+        if (!lay || !strcmp(lay, "rows")) b->layout = G2R_Q8_GROUP_ROWS;
+        else if (!strcmp(lay, "cols")) b->layout = G2R_Q8_GROUP_COLS;
+        else return g2r_fail(b->err, G2R_EFORMAT, "%s: __metadata__ q8_layout '%.40s' is neither 'rows' nor 'cols'", b->path, lay);
+        w->transposed = b->layout == G2R_Q8_GROUP_COLS;
     }
     g2r_status s = choose_heads(b, n_head_override, C, &w->cfg.n_head);
     if (s) return s;

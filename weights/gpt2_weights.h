@@ -14,7 +14,7 @@
 
 typedef struct {
     const float *ln_1_w, *ln_1_b;   /* [C] */
-    g2r_matrix c_attn;              /* [C, 3C]  (Conv1D: rows = inputs) */
+    g2r_matrix c_attn;              /* [C, 3C]  (Conv1D: rows = inputs; transposed: [3C, C]) */
     const float *c_attn_b;          /* [3C] */
     g2r_matrix attn_proj;           /* [C, C]   h.{i}.attn.c_proj */
     const float *attn_proj_b;       /* [C] */
@@ -28,6 +28,9 @@ typedef struct {
 typedef struct g2r_gpt2_weights {
     g2r_config cfg;
     g2r_dtype dtype;        /* dtype of the big matrices */
+    int transposed;         /* the layer matrices are stored [out, in], Q8 grouped
+                             * along in (a Q8 file in the cols layout): their
+                             * products are matmul_nt's, as the logits' are */
     g2r_matrix wte;         /* [vocab, C], also the logits projection (tied) */
     const float *wpe;       /* [n_ctx, C] */
     const float *ln_f_w, *ln_f_b;
