@@ -313,13 +313,18 @@ int g2r_q8_slices_avx512(float *part, int ldo, size_t stride, const float *in, c
 /* ------------------------------------------------------- cols layout: W[V][K]
  *
  * Rows of W run along k, so 64 bytes of a row are 16 quads as they lie.
- * One input row (decode's logits): COLS_ROWS rows at a time (8 interleaved
- * runs stream better than 16), the weights ahead prefetched as one stream,
- * each keep one vector of partial sums per group; one reduction turns them
- * into one vector of sums (lane = row).  Four input rows (prefill, scoring):
- * 4 weight rows x 4 input rows fill the 16 lanes instead (cols_block4). */
+ * One input row (decode: the logits, and the layer matrices of a cols-layout
+ * file): COLS_ROWS rows at a time, the weights ahead prefetched as one
+ * stream, each keeping one vector of partial sums per group; one reduction
+ * turns them into one vector of sums (lane = row).  Rows read side by side
+ * are that many interleaved runs: 4 stream better than 8 (whole Q8 decode
+ * 1.088x with memory slow, 1.001x fast; 83 / 38 pairs), 8 better than 16
+ * (1.07x) and 4 better than 2 (1.14x slow, 1.69x fast).  Filling the
+ * reduction's idle lanes with more groups (4 rows x 4 groups) did less work
+ * and read slower (0.976x slow, 0.932x fast).  Four input rows (prefill,
+ * scoring): 4 weight rows x 4 input rows fill the 16 lanes (cols_block4). */
 
-#define COLS_ROWS 8
+#define COLS_ROWS 4
 
 /* lane i = sum of the 16 lanes of a[i] (integer adds: exact in any order). */
 static ALWAYS_INLINE __m512i sum16(const __m512i a[16]) {
