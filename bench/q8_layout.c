@@ -4,10 +4,10 @@
  *
  * A Q8 file in the rows layout (`convert --q8-layout rows`) stores each layer
  * matrix [K][N], scales per column over groups of rows (G2R_Q8_GROUP_ROWS).
- * Read as [N][K] with scales per row over groups
- * of columns (G2R_Q8_GROUP_COLS, as wte is stored) the same bytes make a
- * matrix of the other layout: other values, the same reads, and int8
- * products take the same time whatever the values.  So this times, on
+ * Read as [N][K] with scales per row over groups of columns
+ * (G2R_Q8_GROUP_COLS, as wte is stored) the same bytes make a matrix of the
+ * other layout: other values, the same reads, and int8 products take the
+ * same time whatever the values.  So this times, on
  * 2 threads, the 48 layer matrices of a Q8 model both ways:
  *   decode  (1 input row):  rows layout as the engine runs it, each thread
  *           one contiguous run of K slices, then a pool run that sums them;

@@ -351,8 +351,8 @@ static ALWAYS_INLINE __m512i sum16(const __m512i a[16]) {
 static ALWAYS_INLINE void cols_block(int vnni, float *out, const g2r_matrix *w, int v, int nv, const float *xs,
                                      const int32_t *corr) {
     int K = w->cols, g = w->group, G = K / g;
-    const int8_t *rows[16];
-    for (int i = 0; i < 16; i++) rows[i] = (const int8_t *)w->data + (size_t)(v + (i < nv ? i : nv - 1)) * K;
+    const int8_t *rows[COLS_ROWS];
+    for (int i = 0; i < COLS_ROWS; i++) rows[i] = (const int8_t *)w->data + (size_t)(v + (i < nv ? i : nv - 1)) * K;
     __m512i idx = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
                                                                         14, 15),
                                                       _mm512_set1_epi32(nv - 1)),
