@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "common/half.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/wrow.h"
 
 #define MAX_ROWS 16384   /* tokens per wave: bounds the activations (~10 C floats each) */
 #define LOGIT_ROWS 256   /* rows of logits computed, and copied back, at a time */
@@ -72,15 +73,6 @@ static g2r_status put_vec(arena *a, const float **dst, const float *src, size_t 
     return g2r_cuda_upload(d, src, n * sizeof(float), NULL, err);
 }
 
-/* Row r of a Q8 matrix's transpose (a layer matrix of a cols-layout file,
- * stored [out, in]) as floats: the values k->row gives, a column at a time. */
-static void q8_column(float *f, const g2r_matrix *src, int r) {
-    const int8_t *q = src->data;
-    size_t G = (size_t)(src->cols / src->group);
-    for (int c = 0; c < src->rows; c++)
-        f[c] = (float)q[(size_t)c * src->cols + r] * src->scale[(size_t)c * G + (size_t)(r / src->group)];
-}
-
 /* A matrix in the device dtype: uploaded as it is when the dtype matches,
  * else converted row by row on the host (through the scalar kernels' row(),
  * which reads every dtype).  The device keeps layer matrices [in, out]: a
@@ -106,8 +98,10 @@ static g2r_status put_mat(arena *a, g2r_cuda_matrix *dst, const g2r_matrix *src,
     for (int r0 = 0; r0 < rows && !st; r0 += 64) {
         int nr = rows - r0 < 64 ? rows - r0 : 64;
         for (int r = 0; r < nr; r++) {
-            if (transposed) q8_column(f, src, r0 + r);
-            else k->row(f, src, r0 + r);
+            if (transposed) /* a column of src, read a value at a time */
+                for (int c = 0; c < cols; c++) f[c] = w_elem(src, c, r0 + r);
+            else
+                k->row(f, src, r0 + r);
             unsigned char *o = buf + (size_t)r * row_bytes;
             for (int c = 0; c < cols; c++) {
                 if (dt == G2R_DT_F32) memcpy(o + 4 * (size_t)c, &f[c], 4);

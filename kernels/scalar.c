@@ -5,28 +5,12 @@
 
 #include "common/half.h"
 #include "kernels/kernels.h"
+#include "kernels/wrow.h"
 
 float g2r_gelu(float x) {
     /* GPT-2's tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
     const float s = 0.7978845608028654f;
     return 0.5f * x * (1.0f + tanhf(s * (x + 0.044715f * x * x * x)));
-}
-
-/* Element (r, c) of w as a float, whatever its dtype. */
-static inline float elem(const g2r_matrix *w, int r, int c) {
-    size_t i = (size_t)r * (size_t)w->cols + (size_t)c;
-    switch (w->dtype) {
-    case G2R_DT_F32: return ((const float *)w->data)[i];
-    case G2R_DT_F16: return g2r_f16_to_f32(((const uint16_t *)w->data)[i]);
-    case G2R_DT_BF16: return g2r_bf16_to_f32(((const uint16_t *)w->data)[i]);
-    case G2R_DT_Q8: {
-        size_t si = w->q8_layout == G2R_Q8_GROUP_ROWS
-                        ? (size_t)(r / w->group) * (size_t)w->cols + (size_t)c
-                        : (size_t)r * (size_t)(w->cols / w->group) + (size_t)(c / w->group);
-        return (float)((const int8_t *)w->data)[i] * w->scale[si];
-    }
-    }
-    return 0.0f;
 }
 
 /* ------------------------------------------------------- Q8 x int8 products
@@ -91,7 +75,7 @@ static void slice_sum(float *o, const float *x, const g2r_matrix *w, int k0, int
     for (int n = n0; n < n1; n++) o[n - n0] = 0.0f;
     for (int k = k0; k < k1; k++) {
         float a = x[k];
-        for (int n = n0; n < n1; n++) o[n - n0] += a * elem(w, k, n);
+        for (int n = n0; n < n1; n++) o[n - n0] += a * w_elem(w, k, n);
     }
 }
 
@@ -152,7 +136,7 @@ static void matmul_nt(float *out, int ldo, const float *in, const g2r_matrix *w,
         const float *x = in + (size_t)t * K;
         for (int v = v0; v < v1; v++) {
             float acc = 0.0f;
-            for (int k = 0; k < K; k++) acc += x[k] * elem(w, v, k);
+            for (int k = 0; k < K; k++) acc += x[k] * w_elem(w, v, k);
             out[(size_t)t * ldo + v] = acc;
         }
     }
@@ -204,7 +188,7 @@ static void attend(float *out, const float *q, const float *k, const float *v, i
 }
 
 static void row(float *out, const g2r_matrix *w, int r) {
-    for (int c = 0; c < w->cols; c++) out[c] = elem(w, r, c);
+    for (int c = 0; c < w->cols; c++) out[c] = w_elem(w, r, c);
 }
 
 static const g2r_kernels table = {

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/half.h"
+#include "kernels/wrow.h"
 #include "weights/gpt2_tensors.h"
 #include "weights/gpt2_weights.h"
 #include "weights/safetensors_write.h"
@@ -27,22 +28,6 @@ typedef struct {
     int group;
 } job;
 
-/* Element (r, c) of m as a float, whatever its dtype. */
-static float elem(const g2r_matrix *m, int r, int c) {
-    size_t i = (size_t)r * (size_t)m->cols + (size_t)c;
-    switch (m->dtype) {
-    case G2R_DT_F32: return ((const float *)m->data)[i];
-    case G2R_DT_F16: return g2r_f16_to_f32(((const uint16_t *)m->data)[i]);
-    case G2R_DT_BF16: return g2r_bf16_to_f32(((const uint16_t *)m->data)[i]);
-    case G2R_DT_Q8: {
-        size_t s = m->q8_layout == G2R_Q8_GROUP_ROWS ? (size_t)(r / m->group) * (size_t)m->cols + (size_t)c
-                                                     : (size_t)r * (size_t)(m->cols / m->group) + (size_t)(c / m->group);
-        return (float)((const int8_t *)m->data)[i] * m->scale[s];
-    }
-    }
-    return 0.0f;
-}
-
 /* The matrix as written: m, or m transposed. */
 typedef struct {
     const g2r_matrix *m;
@@ -59,11 +44,11 @@ static view view_of(const g2r_matrix *m, int transpose) {
 static void view_rows(const view *v, int r0, int n, float *buf) {
     if (!v->transpose) {
         for (int r = 0; r < n; r++)
-            for (int c = 0; c < v->cols; c++) buf[(size_t)r * v->cols + c] = elem(v->m, r0 + r, c);
+            for (int c = 0; c < v->cols; c++) buf[(size_t)r * v->cols + c] = w_elem(v->m, r0 + r, c);
         return;
     }
     for (int c = 0; c < v->cols; c++) /* m's row c is the view's column c */
-        for (int r = 0; r < n; r++) buf[(size_t)r * v->cols + c] = elem(v->m, c, r0 + r);
+        for (int r = 0; r < n; r++) buf[(size_t)r * v->cols + c] = w_elem(v->m, c, r0 + r);
 }
 
 #define BLOCK 16 /* rows read at a time */
